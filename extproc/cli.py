@@ -1,0 +1,181 @@
+"""The `extproc-router` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import Sequence
+
+from extproc.config import ConfigError, RouterConfig, load_config
+
+
+def _load(path: str | None) -> RouterConfig:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"config error in {exc.source}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from extproc.observability.logs import setup_logging
+    from extproc.serve import run
+
+    config = _load(args.config)
+    updates = {}
+    if args.listen:
+        updates["listen"] = args.listen
+    if args.admin_listen:
+        updates["admin_listen"] = args.admin_listen
+    if updates:
+        server = config.server.model_validate({**config.server.model_dump(), **updates})
+        config = config.model_copy(update={"server": server})
+    setup_logging(args.log_level or config.logging.level)
+    run(config)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    from extproc.decision.pipeline import build_pipeline
+
+    try:
+        pipeline = build_pipeline(config)
+    except ValueError as exc:
+        print(f"config error in {args.config}:\n  - {exc}", file=sys.stderr)
+        return 2
+    rules = ", ".join(rule.name for rule in pipeline.rules)
+    print(f"{args.config}: OK ({len(config.tiers)} tiers; rules: {rules})")
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from extproc.stack.up import Stack, StackPorts, run_up
+
+    if args.config:
+        _load(args.config)  # fail fast with key-path errors
+    ports = StackPorts(
+        listen=args.port,
+        envoy_admin=args.envoy_admin_port,
+        router=args.router_port,
+        router_admin=args.router_admin_port,
+        tier_low=args.low_port,
+        tier_high=args.high_port,
+    )
+    stack = Stack(
+        ports=ports,
+        router_config=args.config,
+        envoy_template=args.envoy_config,
+        failure_mode_allow=not args.fail_closed,
+    )
+    return run_up(stack)
+
+
+def cmd_demo_upstreams(args: argparse.Namespace) -> int:
+    from extproc.demo.upstream import UpstreamSpec, run_upstreams
+    from extproc.observability.logs import setup_logging
+
+    setup_logging("info")
+    specs = [
+        (UpstreamSpec("tier_low", "small-model", args.delay_ms), args.low_port),
+        (UpstreamSpec("tier_high", "large-model", args.delay_ms), args.high_port),
+    ]
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_upstreams(specs, args.host))
+    return 0
+
+
+def cmd_render_envoy(args: argparse.Namespace) -> int:
+    from extproc.stack.envoy import render_envoy
+
+    values = dict(item.split("=", 1) for item in args.set)
+    sys.stdout.write(render_envoy(args.template, values))
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from extproc.signals.complexity import DEFAULT_THRESHOLD, ComplexityScorer
+
+    text = args.text if args.text != "-" else sys.stdin.read()
+    result = ComplexityScorer().score(text)
+    print(
+        json.dumps(
+            {
+                "score": round(result.score, 4),
+                "threshold": DEFAULT_THRESHOLD,
+                "strong": result.score >= DEFAULT_THRESHOLD,
+                "dimensions": {k: round(v, 4) for k, v in result.dimensions.items()},
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(RouterConfig.model_json_schema(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="extproc-router", description="Envoy ext_proc router for LLM traffic."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the ext_proc gRPC server")
+    serve.add_argument("--config", help="router YAML config (defaults when omitted)")
+    serve.add_argument("--listen", help="override server.listen (HOST:PORT)")
+    serve.add_argument("--admin-listen", help="override server.admin_listen (HOST:PORT)")
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(func=cmd_serve)
+
+    validate = sub.add_parser("validate", help="check a config; non-zero exit on error")
+    validate.add_argument("config")
+    validate.set_defaults(func=cmd_validate)
+
+    up = sub.add_parser("up", help="start Envoy + router + demo upstreams on 127.0.0.1")
+    up.add_argument("--config", help="router YAML config")
+    up.add_argument("--envoy-config", default="two-tier.yaml", help="Envoy template in envoy/")
+    up.add_argument("--port", type=int, default=10000, help="Envoy listener port")
+    up.add_argument("--envoy-admin-port", type=int, default=9901)
+    up.add_argument("--router-port", type=int, default=50051)
+    up.add_argument("--router-admin-port", type=int, default=9464)
+    up.add_argument("--low-port", type=int, default=8101)
+    up.add_argument("--high-port", type=int, default=8102)
+    up.add_argument(
+        "--fail-closed",
+        action="store_true",
+        help="failure_mode_allow: false (requests fail while the router is down)",
+    )
+    up.set_defaults(func=cmd_up)
+
+    demo = sub.add_parser("demo-upstreams", help="run the two demo OpenAI upstreams")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--low-port", type=int, default=8101)
+    demo.add_argument("--high-port", type=int, default=8102)
+    demo.add_argument("--delay-ms", type=float, default=0.0)
+    demo.set_defaults(func=cmd_demo_upstreams)
+
+    render = sub.add_parser("render-envoy", help="print an Envoy config with placeholders filled")
+    render.add_argument("--template", default="two-tier.yaml")
+    render.add_argument("--set", action="append", default=[], metavar="VAR=VALUE")
+    render.set_defaults(func=cmd_render_envoy)
+
+    score = sub.add_parser("score", help="print a prompt's complexity breakdown")
+    score.add_argument("text", help="prompt text, or - for stdin")
+    score.set_defaults(func=cmd_score)
+
+    schema = sub.add_parser("schema", help="print the config JSON schema")
+    schema.set_defaults(func=cmd_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))

@@ -1,0 +1,86 @@
+"""Load YAML config with ${VAR} / ${VAR:-default} interpolation and key-path errors."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from extproc.config.model import RouterConfig
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message names the key path and the problem."""
+
+    def __init__(self, problems: list[str], source: str = "config") -> None:
+        self.problems = problems
+        self.source = source
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+
+def interpolate_env(text: str, env: Mapping[str, str] | None = None) -> str:
+    """Replace ${VAR} and ${VAR:-default}; an unset ${VAR} without default is an error."""
+    environ = os.environ if env is None else env
+    missing: list[str] = []
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        value = environ.get(name)
+        if value is not None and (value != "" or default is None):
+            return value
+        if default is not None:
+            return default
+        missing.append(name)
+        return ""
+
+    result = _VAR.sub(substitute, text)
+    if missing:
+        raise ConfigError([f"environment variable {name} is not set" for name in missing])
+    return result
+
+
+def _format_validation_error(exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        path = ".".join(str(part) for part in err["loc"]) or "<root>"
+        problems.append(f"{path}: {err['msg']}")
+    return problems
+
+
+def parse_config(data: Mapping[str, Any] | None, source: str = "config") -> RouterConfig:
+    """Validate a mapping into a RouterConfig, raising ConfigError with key paths."""
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError([f"<root>: expected a mapping, got {type(data).__name__}"], source)
+    try:
+        return RouterConfig.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc), source) from None
+
+
+def load_config(path: str | Path | None, env: Mapping[str, str] | None = None) -> RouterConfig:
+    """Read, interpolate and validate a YAML config file; None gives the built-in defaults."""
+    if path is None:
+        return RouterConfig()
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"cannot read file: {exc.strerror or exc}"], source) from None
+    try:
+        text = interpolate_env(text, env)
+    except ConfigError as exc:
+        raise ConfigError(exc.problems, source) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"invalid YAML: {exc}"], source) from None
+    return parse_config(data, source)

@@ -1,0 +1,293 @@
+"""The router's configuration model (pydantic v2).
+
+This module is the single source of truth for every config key: the loader validates
+against it, `extproc-router schema` prints its JSON schema and docs/config-reference.md
+is generated from it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_HEADER_NAME = re.compile(r"^[a-z0-9][a-z0-9\-_]*$")
+_LISTEN = re.compile(r"^[^\s:]+:\d{1,5}$")
+
+MiB = 1024 * 1024
+
+
+class _Strict(BaseModel):
+    """Base: unknown keys are errors (typos must not pass silently)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_header(name: str) -> str:
+    lowered = name.lower()
+    if not _HEADER_NAME.match(lowered):
+        raise ValueError(f"not a valid HTTP header name: {name!r}")
+    return lowered
+
+
+def _check_listen(addr: str) -> str:
+    if not _LISTEN.match(addr):
+        raise ValueError(f"expected HOST:PORT, got {addr!r}")
+    port = int(addr.rsplit(":", 1)[1])
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port out of range in {addr!r}")
+    return addr
+
+
+class ServerConfig(_Strict):
+    """The gRPC ext_proc server and the HTTP admin endpoint."""
+
+    listen: str = Field("127.0.0.1:50051", description="gRPC listen address (HOST:PORT).")
+    admin_listen: str = Field(
+        "127.0.0.1:9464",
+        description="HTTP admin address serving /metrics, /healthz and /readyz. Port 0 disables.",
+    )
+    max_message_bytes: int = Field(
+        32 * MiB,
+        ge=1 * MiB,
+        description="gRPC max receive/send message size. Must exceed request.max_body_bytes "
+        "(the body travels inside one ext_proc message in BUFFERED mode).",
+    )
+    shutdown_grace_s: float = Field(
+        10.0, ge=0, description="On SIGTERM, how long open streams may finish before cancel."
+    )
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        "uvloop",
+        description="Event loop implementation; uvloop is faster, asyncio is the fallback.",
+    )
+
+    _addresses = field_validator("listen", "admin_listen")(_check_listen)
+
+
+BadRequestAction = Literal["default_tier", "reject"]
+
+
+class RequestConfig(_Strict):
+    """Which requests the router reads, and what happens to bad ones."""
+
+    paths: tuple[str, ...] = Field(
+        ("/v1/chat/completions", "/v1/completions"),
+        description="Request paths parsed as OpenAI requests (query string ignored). Other paths "
+        "and non-POST methods pass through untouched.",
+    )
+    max_body_bytes: int = Field(
+        16 * MiB,
+        ge=1024,
+        description="Largest body the router parses. Envoy's buffer limits must be at least this.",
+    )
+    on_bad_request: BadRequestAction = Field(
+        "default_tier",
+        description="Malformed JSON, empty body, wrong JSON shape or non-JSON content type: "
+        "'default_tier' routes to routing.default_tier (fail open), 'reject' answers 400 with "
+        "an OpenAI-style JSON error.",
+    )
+    on_oversized: BadRequestAction = Field(
+        "reject",
+        description="Body larger than max_body_bytes: 'reject' answers 413, 'default_tier' "
+        "routes it unread to the default tier.",
+    )
+    max_scored_chars: int = Field(
+        16000, ge=256, description="Characters of prompt text the complexity scorer analyses."
+    )
+
+
+class GpuSource(_Strict):
+    """Where a tier's GPU memory headroom comes from."""
+
+    source: Literal["nvml", "none"] = Field(
+        "none", description="'nvml': this host's GPUs via NVML (single-host setups)."
+    )
+    device_indices: tuple[int, ...] | None = Field(
+        None, description="NVML device indices of this tier; all devices when unset."
+    )
+
+
+class TierConfig(_Strict):
+    """One upstream tier: an Envoy cluster serving a model."""
+
+    cluster: str = Field(..., min_length=1, description="Envoy cluster name for this tier.")
+    model: str | None = Field(
+        None, description="Model name written into the body when routing.rewrite_model is on."
+    )
+    latency_seed_ms: float = Field(
+        500.0, gt=0, description="Warm-up seed of the latency EMA (no cold-start burst)."
+    )
+    sla_ms: float | None = Field(
+        None, gt=0, description="Latency SLA; the latency_sla rule avoids the tier above it."
+    )
+    gpu: GpuSource = Field(default_factory=GpuSource)  # type: ignore[arg-type]
+
+
+class OverrideRule(_Strict):
+    """A trusted header names the tier (routing.trusted_override_header)."""
+
+    type: Literal["override"]
+
+
+class ComplexityRule(_Strict):
+    """Prompts scoring at or above the threshold go to `above`, the rest to `below`."""
+
+    type: Literal["complexity"]
+    threshold: float | None = Field(
+        None, ge=0, le=1, description="Score threshold; the scorer's documented default if unset."
+    )
+    above: str = Field("tier_high", description="Tier for complex prompts.")
+    below: str = Field("tier_low", description="Tier for simple prompts.")
+    weights: dict[str, float] | None = Field(
+        None, description="Per-dimension weight overrides for the scorer."
+    )
+
+
+class VramRule(_Strict):
+    """When `tier` has less free GPU memory than required, send traffic to `fallback`."""
+
+    type: Literal["vram"]
+    tier: str = "tier_low"
+    fallback: str = "tier_high"
+    min_free_fraction: float | None = Field(0.1, ge=0, le=1)
+    min_free_bytes: int | None = Field(None, ge=0)
+    max_age_ms: float = Field(
+        1000.0, gt=0, description="Older snapshots are stale: the rule abstains."
+    )
+
+
+class LatencySlaRule(_Strict):
+    """When `tier`'s latency EMA exceeds its SLA, send traffic to `fallback`."""
+
+    type: Literal["latency_sla"]
+    tier: str = "tier_high"
+    fallback: str = "tier_low"
+    max_ms: float | None = Field(None, gt=0, description="Threshold; the tier's sla_ms when unset.")
+
+
+class CustomRule(_Strict):
+    """A user rule loaded by import path 'package.module:ClassName'."""
+
+    type: Literal["custom"]
+    name: str = Field(..., min_length=1, description="Name used in metrics and reason codes.")
+    import_path: str = Field(..., pattern=r"^[\w.]+:[\w]+$")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+RuleConfig = Annotated[
+    OverrideRule | ComplexityRule | VramRule | LatencySlaRule | CustomRule,
+    Field(discriminator="type"),
+]
+
+
+def _default_rules() -> list[RuleConfig]:
+    return [
+        OverrideRule(type="override"),
+        VramRule(type="vram"),
+        LatencySlaRule(type="latency_sla"),
+        ComplexityRule(type="complexity"),
+    ]
+
+
+class RoutingConfig(_Strict):
+    """How a decision reaches Envoy."""
+
+    header: str = Field(
+        "x-extproc-tier", description="Request header the router sets; Envoy routes match on it."
+    )
+    trusted_override_header: str | None = Field(
+        None,
+        description="If set, this request header may name a tier (override rule). Only set it "
+        "when Envoy strips it from untrusted clients.",
+    )
+    default_tier: str = Field("tier_low", description="Tier used when no rule decides.")
+    rewrite_model: bool = Field(
+        False, description="Rewrite the body's `model` to the chosen tier's model."
+    )
+    response_headers: bool = Field(
+        True, description="Add x-route-tier and x-route-reason to the client's response."
+    )
+    decision_budget_ms: float = Field(
+        50.0, gt=0, description="A decision slower than this is logged and counted."
+    )
+    rules: list[RuleConfig] = Field(default_factory=_default_rules)
+
+    _header_names = field_validator("header", "trusted_override_header")(
+        lambda v: None if v is None else _check_header(v)
+    )
+
+    @model_validator(mode="after")
+    def _distinct_headers(self) -> RoutingConfig:
+        if self.trusted_override_header == self.header:
+            raise ValueError("trusted_override_header must differ from the routing header")
+        return self
+
+
+class LatencyConfig(_Strict):
+    """Per-tier latency EMA fed by observed request→response-header times."""
+
+    alpha: float = Field(0.2, gt=0, le=1, description="EMA smoothing factor.")
+    warmup_samples: int = Field(
+        5, ge=0, description="Samples blended with the seed before the EMA is trusted fully."
+    )
+
+
+class GpuConfig(_Strict):
+    """Local NVML polling."""
+
+    poll_interval_ms: float = Field(15.0, gt=0, description="NVML poll interval.")
+
+
+class LoggingConfig(_Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    decisions: bool = Field(True, description="One JSON log line per decision.")
+
+
+def _default_tiers() -> dict[str, TierConfig]:
+    return {
+        "tier_low": TierConfig(cluster="tier_low", model="small-model", latency_seed_ms=300.0),
+        "tier_high": TierConfig(cluster="tier_high", model="large-model", latency_seed_ms=800.0),
+    }
+
+
+class RouterConfig(_Strict):
+    """Top-level router configuration."""
+
+    server: ServerConfig = Field(default_factory=ServerConfig)  # type: ignore[arg-type]
+    request: RequestConfig = Field(default_factory=RequestConfig)  # type: ignore[arg-type]
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)  # type: ignore[arg-type]
+    tiers: dict[str, TierConfig] = Field(default_factory=_default_tiers)
+    latency: LatencyConfig = Field(default_factory=LatencyConfig)  # type: ignore[arg-type]
+    gpu: GpuConfig = Field(default_factory=GpuConfig)  # type: ignore[arg-type]
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @model_validator(mode="after")
+    def _cross_refs(self) -> RouterConfig:
+        if not self.tiers:
+            raise ValueError("tiers: at least one tier is required")
+        known = set(self.tiers)
+
+        def need(tier: str, where: str) -> None:
+            if tier not in known:
+                raise ValueError(f"{where}: unknown tier {tier!r} (known: {sorted(known)})")
+
+        need(self.routing.default_tier, "routing.default_tier")
+        for i, rule in enumerate(self.routing.rules):
+            where = f"routing.rules.{i}"
+            if isinstance(rule, ComplexityRule):
+                need(rule.above, f"{where}.above")
+                need(rule.below, f"{where}.below")
+            elif isinstance(rule, VramRule | LatencySlaRule):
+                need(rule.tier, f"{where}.tier")
+                need(rule.fallback, f"{where}.fallback")
+        if self.request.max_body_bytes + 64 * 1024 > self.server.max_message_bytes:
+            raise ValueError(
+                "server.max_message_bytes must exceed request.max_body_bytes by at least 64 KiB "
+                f"(got {self.server.max_message_bytes} <= {self.request.max_body_bytes} + 65536)"
+            )
+        if self.routing.rewrite_model:
+            missing = [name for name, tier in self.tiers.items() if not tier.model]
+            if missing:
+                raise ValueError(f"routing.rewrite_model needs tiers.<name>.model for {missing}")
+        return self

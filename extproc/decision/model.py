@@ -1,0 +1,38 @@
+"""Typed objects that flow through the decision path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from extproc.parse.openai import ChatRequest
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    """What the wire told us about one request (headers + parsed body)."""
+
+    path: str
+    method: str
+    request_id: str
+    override: str | None = None  # value of the trusted override header, if configured
+    chat: ChatRequest | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A rule's answer: send to `tier` because of `reason` (a short snake_case code)."""
+
+    tier: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The router's choice for one request."""
+
+    tier: str
+    cluster: str
+    model: str | None
+    rule: str  # name of the rule that decided, or "default" / "fallback"
+    reason: str  # reason code
+    score: float | None = None  # complexity score, when it was computed

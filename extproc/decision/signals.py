@@ -1,0 +1,69 @@
+"""Signals a rule can read: per-request (complexity, lazy) and live backend state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from extproc.decision.model import RequestFacts
+from extproc.signals.complexity import ComplexityScore, ComplexityScorer
+from extproc.signals.gpu import UNKNOWN_SNAPSHOT, GpuSnapshot
+from extproc.signals.latency import LatencyTracker
+
+
+@dataclass(frozen=True, slots=True)
+class TierGpuView:
+    """A tier's view of GPU memory: the latest snapshot filtered to the tier's devices."""
+
+    read_snapshot: Callable[[], GpuSnapshot]
+    device_indices: frozenset[int] | None
+
+    def headroom(self, max_age_s: float) -> tuple[int, float] | None:
+        """(min free bytes, min free fraction) over the tier's devices, or None to abstain."""
+        snap = self.read_snapshot()
+        if snap.state != "ok" or snap.age_s() > max_age_s:
+            return None
+        devices = [
+            d for d in snap.devices if self.device_indices is None or d.index in self.device_indices
+        ]
+        if not devices:
+            return None
+        return min(d.free_bytes for d in devices), min(d.free_fraction for d in devices)
+
+
+def _unknown() -> GpuSnapshot:
+    return UNKNOWN_SNAPSHOT
+
+
+NO_GPU = TierGpuView(_unknown, None)
+
+
+@dataclass(frozen=True, slots=True)
+class BackendState:
+    """Live state shared by all requests; read-only from the request path."""
+
+    latency: LatencyTracker
+    gpu: Mapping[str, TierGpuView]  # tier → view; tiers without a GPU source map to NO_GPU
+    sla_ms: Mapping[str, float | None]
+
+
+class Signals:
+    """Per-request signal access; expensive signals are computed once, on first use."""
+
+    __slots__ = ("_complexity", "_scorer", "backend", "facts")
+
+    def __init__(self, facts: RequestFacts, scorer: ComplexityScorer, backend: BackendState):
+        self.facts = facts
+        self.backend = backend
+        self._scorer = scorer
+        self._complexity: ComplexityScore | None = None
+
+    def complexity(self) -> ComplexityScore | None:
+        """The prompt's complexity, or None when the request carried no prompt."""
+        if self._complexity is None and self.facts.chat is not None:
+            self._complexity = self._scorer.score(self.facts.chat.text)
+        return self._complexity
+
+    @property
+    def computed_score(self) -> float | None:
+        return None if self._complexity is None else self._complexity.score

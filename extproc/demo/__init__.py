@@ -1,0 +1,1 @@
+"""Demo OpenAI-compatible upstreams for `extproc-router up` and the tests."""

@@ -1,0 +1,257 @@
+"""A small OpenAI-compatible upstream that says which tier it is.
+
+It answers POST /v1/chat/completions and /v1/completions (JSON, or SSE when the body asks
+`"stream": true`), GET /v1/models and GET /health, over HTTP/1.1 with keep-alive. Each
+response reports what arrived, so tests can check the router's mutations:
+`x-upstream-tier`, `x-received-model`, `x-received-content-length`, `x-received-body-bytes`,
+`x-received-route-header`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+
+import orjson
+
+log = logging.getLogger("extproc.demo")
+
+MAX_BODY = 64 * 1024 * 1024
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Payload Too Large"}
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamSpec:
+    tier: str
+    model: str
+    delay_ms: float = 0.0
+    route_header: str = "x-extproc-tier"
+    stream_chunks: int = 5
+
+
+class _BadHttp(Exception):
+    pass
+
+
+async def _read_request(
+    reader: asyncio.StreamReader,
+) -> tuple[str, str, dict[str, str], bytes] | None:
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError:
+        return None
+    except asyncio.LimitOverrunError as exc:
+        raise _BadHttp("header too large") from exc
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3:
+        raise _BadHttp("bad request line")
+    method, target = parts[0], parts[1]
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if ":" in line:
+            key, _, value = line.partition(":")
+            headers[key.strip().lower()] = value.strip()
+    body = b""
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        chunks = []
+        total = 0
+        while True:
+            size_line = await reader.readuntil(b"\r\n")
+            size = int(size_line.split(b";")[0].strip(), 16)
+            if size == 0:
+                await reader.readuntil(b"\r\n")
+                break
+            total += size
+            if total > MAX_BODY:
+                raise _BadHttp("body too large")
+            chunks.append(await reader.readexactly(size))
+            await reader.readexactly(2)
+        body = b"".join(chunks)
+    elif "content-length" in headers:
+        length = int(headers["content-length"])
+        if length > MAX_BODY:
+            raise _BadHttp("body too large")
+        body = await reader.readexactly(length)
+    return method, target, headers, body
+
+
+def _head(status: int, headers: dict[str, str]) -> bytes:
+    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'OK')}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+class DemoUpstream:
+    """One demo tier listening on host:port."""
+
+    def __init__(self, spec: UpstreamSpec, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.spec = spec
+        self.host = host
+        self.port = port
+        self.requests = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._serve, self.host, self.port, limit=MAX_BODY)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    request = await _read_request(reader)
+                except (_BadHttp, ValueError, asyncio.IncompleteReadError):
+                    writer.write(_head(400, {"content-length": "0", "connection": "close"}))
+                    await writer.drain()
+                    return
+                if request is None:
+                    return
+                self.requests += 1
+                await self._respond(writer, *request)
+                if request[2].get("connection", "").lower() == "close":
+                    return
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _respond(
+        self,
+        writer: asyncio.StreamWriter,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> None:
+        spec = self.spec
+        path = target.split("?", 1)[0]
+        info = {
+            "x-upstream-tier": spec.tier,
+            "x-received-content-length": headers.get("content-length", "none"),
+            "x-received-body-bytes": str(len(body)),
+            "x-received-route-header": headers.get(spec.route_header, "none"),
+        }
+        if method == "GET" and path in ("/health", "/healthz"):
+            await self._json(writer, 200, {"status": "ok", "tier": spec.tier}, info)
+            return
+        if method == "GET" and path == "/v1/models":
+            models = {"object": "list", "data": [{"id": spec.model, "object": "model"}]}
+            await self._json(writer, 200, models, info)
+            return
+        if method != "POST" or path not in ("/v1/chat/completions", "/v1/completions"):
+            await self._json(writer, 404, {"error": {"message": f"no route {path}"}}, info)
+            return
+        try:
+            doc = orjson.loads(body) if body else {}
+        except orjson.JSONDecodeError:
+            doc = None
+        if not isinstance(doc, dict):
+            info["x-received-model"] = "invalid-json"
+            await self._json(writer, 400, {"error": {"message": "invalid JSON"}}, info)
+            return
+        requested = doc.get("model")
+        model = requested if isinstance(requested, str) else spec.model
+        info["x-received-model"] = str(model)
+        if spec.delay_ms:
+            await asyncio.sleep(spec.delay_ms / 1000.0)
+        text = f"Hello from {spec.tier} ({model})."
+        chat = path.endswith("/chat/completions")
+        if doc.get("stream") is True:
+            await self._sse(writer, model, text, chat, info)
+        else:
+            await self._json(writer, 200, self._completion(model, text, chat), info)
+
+    def _completion(self, model: str, text: str, chat: bool) -> dict[str, object]:
+        choice: dict[str, object] = {"index": 0, "finish_reason": "stop"}
+        if chat:
+            choice["message"] = {"role": "assistant", "content": text}
+        else:
+            choice["text"] = text
+        return {
+            "id": f"demo-{self.requests}",
+            "object": "chat.completion" if chat else "text_completion",
+            "created": int(time.time()),
+            "model": model,
+            "tier": self.spec.tier,
+            "choices": [choice],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 8, "total_tokens": 18},
+        }
+
+    async def _json(
+        self, writer: asyncio.StreamWriter, status: int, doc: object, info: dict[str, str]
+    ) -> None:
+        payload = orjson.dumps(doc)
+        head = {"content-type": "application/json", "content-length": str(len(payload)), **info}
+        writer.write(_head(status, head) + payload)
+        await writer.drain()
+
+    async def _sse(
+        self, writer: asyncio.StreamWriter, model: str, text: str, chat: bool, info: dict[str, str]
+    ) -> None:
+        head = {
+            "content-type": "text/event-stream",
+            "cache-control": "no-cache",
+            "transfer-encoding": "chunked",
+            **info,
+        }
+        writer.write(_head(200, head))
+        words = text.split(" ")
+        n = max(1, min(self.spec.stream_chunks, len(words)))
+        pieces = [
+            " ".join(words[len(words) * i // n : len(words) * (i + 1) // n]) for i in range(n)
+        ]
+        for i, piece in enumerate(pieces):
+            delta = piece if i == 0 else " " + piece
+            if chat:
+                choice: dict[str, object] = {"index": 0, "delta": {"content": delta}}
+            else:
+                choice = {"index": 0, "text": delta}
+            event = {
+                "id": f"demo-{self.requests}",
+                "object": "chat.completion.chunk",
+                "model": model,
+                "tier": self.spec.tier,
+                "choices": [choice],
+            }
+            self._chunk(writer, b"data: " + orjson.dumps(event) + b"\n\n")
+            await writer.drain()
+        final = {
+            "id": f"demo-{self.requests}",
+            "object": "chat.completion.chunk",
+            "model": model,
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 8, "total_tokens": 18},
+        }
+        self._chunk(writer, b"data: " + orjson.dumps(final) + b"\n\n")
+        self._chunk(writer, b"data: [DONE]\n\n")
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    @staticmethod
+    def _chunk(writer: asyncio.StreamWriter, data: bytes) -> None:
+        writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+
+
+async def run_upstreams(specs: list[tuple[UpstreamSpec, int]], host: str = "127.0.0.1") -> None:
+    """Run several demo upstreams until cancelled (used by the CLI)."""
+    servers = [DemoUpstream(spec, host, port) for spec, port in specs]
+    for server in servers:
+        port = await server.start()
+        log.info("demo upstream %s listening on %s:%d", server.spec.tier, host, port)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        for server in servers:
+            await server.stop()

@@ -1,0 +1,131 @@
+"""Prometheus metrics. Labelled children are created once and kept (no .labels() per request)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from extproc.signals.gpu import GpuSnapshot
+from extproc.signals.latency import LatencyTracker
+
+PHASES = (
+    "request_headers",
+    "request_body",
+    "response_headers",
+    "response_body",
+    "request_trailers",
+    "response_trailers",
+)
+_FAST_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+
+
+class _StateCollector(Collector):
+    """Reads live state at scrape time (latency EMA, GPU), so the request path pays nothing."""
+
+    def __init__(self, latency: LatencyTracker, gpu: Callable[[], GpuSnapshot]) -> None:
+        self._latency = latency
+        self._gpu = gpu
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        ema = GaugeMetricFamily(
+            "extproc_tier_latency_ema_seconds", "Latency EMA per tier", labels=["tier"]
+        )
+        for tier, ms in self._latency.snapshot().items():
+            ema.add_metric([tier], ms / 1000.0)
+        yield ema
+        snap = self._gpu()
+        state = GaugeMetricFamily(
+            "extproc_gpu_state", "GPU state (1 for the current state)", labels=["state"]
+        )
+        for name in ("ok", "unknown", "error"):
+            state.add_metric([name], 1.0 if snap.state == name else 0.0)
+        yield state
+        free = GaugeMetricFamily("extproc_gpu_free_bytes", "Free GPU memory", labels=["device"])
+        total = GaugeMetricFamily("extproc_gpu_total_bytes", "GPU memory", labels=["device"])
+        for dev in snap.devices:
+            free.add_metric([str(dev.index)], float(dev.free_bytes))
+            total.add_metric([str(dev.index)], float(dev.total_bytes))
+        yield free
+        yield total
+
+
+class RouterMetrics:
+    """All router metrics on one registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.decisions = Counter(
+            "extproc_decisions", "Routing decisions", ["tier", "reason"], registry=r
+        )
+        self.decision_seconds = Histogram(
+            "extproc_decision_seconds", "Time to decide", buckets=_FAST_BUCKETS, registry=r
+        )
+        phase_hist = Histogram(
+            "extproc_phase_seconds",
+            "Router time per ext_proc message",
+            ["phase"],
+            buckets=_FAST_BUCKETS,
+            registry=r,
+        )
+        self.phase_seconds = {phase: phase_hist.labels(phase) for phase in PHASES}
+        self.stream_errors = Counter(
+            "extproc_stream_errors", "Errors handled inside a stream", ["kind"], registry=r
+        )
+        self.bad_requests = Counter(
+            "extproc_bad_requests", "Unusable request bodies", ["kind", "action"], registry=r
+        )
+        self.fail_open = Counter(
+            "extproc_fail_open",
+            "Requests routed to the default tier on error",
+            ["cause"],
+            registry=r,
+        )
+        self.spoofed_headers = Counter(
+            "extproc_spoofed_route_header",
+            "Requests that arrived carrying the routing header (removed)",
+            registry=r,
+        )
+        self.passthrough = Counter(
+            "extproc_passthrough", "Requests on non-LLM paths or methods", registry=r
+        )
+        self.slow_decisions = Counter(
+            "extproc_slow_decisions", "Decisions over routing.decision_budget_ms", registry=r
+        )
+        self.streams_active = Gauge("extproc_streams_active", "Open ext_proc streams", registry=r)
+        self.upstream_status = Counter(
+            "extproc_upstream_responses",
+            "Responses seen per tier and status class",
+            ["tier", "status_class"],
+            registry=r,
+        )
+        self._decision_children: dict[tuple[str, str], Counter] = {}
+
+    def count_decision(self, tier: str, reason: str) -> None:
+        key = (tier, reason)
+        child = self._decision_children.get(key)
+        if child is None:
+            if len(self._decision_children) >= 4096:  # bounded: tiers x reason codes is small
+                child = self.decisions.labels(tier, "other")
+            else:
+                child = self.decisions.labels(tier, reason)
+                self._decision_children[key] = child
+        child.inc()
+
+    def watch_state(self, latency: LatencyTracker, gpu: Callable[[], GpuSnapshot]) -> None:
+        self.registry.register(_StateCollector(latency, gpu))
+
+
+def status_class(code: int) -> str:
+    return f"{code // 100}xx" if 100 <= code < 600 else "other"
+
+
+def label_values(counter: Counter) -> Iterable[tuple[dict[str, str], float]]:
+    """(labels, value) for each sample of a counter's _total series (used by tests and docs)."""
+    for metric in counter.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                yield sample.labels, sample.value

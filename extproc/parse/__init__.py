@@ -1,0 +1,1 @@
+"""Request understanding: turn wire bytes into typed facts."""

@@ -1,0 +1,1 @@
+"""Local stack: a real Envoy + the router + demo upstreams as child processes."""

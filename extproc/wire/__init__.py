@@ -1,0 +1,1 @@
+"""The ext_proc wire: gRPC server, per-stream state machine, response builders."""

@@ -1,0 +1,303 @@
+"""Per-stream state machine: one ext_proc stream is one HTTP request.
+
+Reads top to bottom: wire (ProcessingRequest) → parse (headers, body) → signals →
+decision → mutation (ProcessingResponse). Every message gets the response type that
+matches it; an exception inside a phase is logged, counted and answered fail-open.
+State lives on this object, so it is freed with the stream (nothing grows per request).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Literal
+
+import orjson
+from envoy.extensions.filters.http.ext_proc.v3.processing_mode_pb2 import ProcessingMode
+from envoy.service.ext_proc.v3.external_processor_pb2 import (
+    HttpBody,
+    HttpHeaders,
+    ProcessingRequest,
+    ProcessingResponse,
+)
+
+from extproc.decision.model import Decision, RequestFacts
+from extproc.decision.signals import Signals
+from extproc.parse.openai import (
+    BadRequest,
+    ChatRequest,
+    error_body,
+    is_json_content_type,
+    parse_body,
+    rewrite_model,
+)
+from extproc.router import Router
+from extproc.wire.responses import (
+    CONTINUE_REQUEST_BODY,
+    CONTINUE_REQUEST_HEADERS,
+    CONTINUE_REQUEST_TRAILERS,
+    CONTINUE_RESPONSE_BODY,
+    CONTINUE_RESPONSE_HEADERS,
+    CONTINUE_RESPONSE_TRAILERS,
+    immediate,
+)
+
+log = logging.getLogger("extproc.stream")
+decision_log = logging.getLogger("extproc.decisions")
+
+_UNSET = -1
+_STREAMED = ProcessingMode.STREAMED
+_BUFFERED_PARTIAL = ProcessingMode.BUFFERED_PARTIAL
+_NONE = ProcessingMode.NONE
+
+_CONTINUE = {
+    "request_headers": CONTINUE_REQUEST_HEADERS,
+    "request_body": CONTINUE_REQUEST_BODY,
+    "response_headers": CONTINUE_RESPONSE_HEADERS,
+    "response_body": CONTINUE_RESPONSE_BODY,
+    "request_trailers": CONTINUE_REQUEST_TRAILERS,
+    "response_trailers": CONTINUE_RESPONSE_TRAILERS,
+}
+
+
+def _header_value(header: object) -> str:
+    raw: bytes = header.raw_value  # type: ignore[attr-defined]
+    if raw:
+        return raw.decode("utf-8", "replace")
+    return header.value  # type: ignore[attr-defined, no-any-return]
+
+
+class StreamHandler:
+    """Answers the messages of one ext_proc stream."""
+
+    __slots__ = (
+        "_body_mode",
+        "_chunks",
+        "_kind",
+        "_received",
+        "_router",
+        "_started",
+        "decision",
+        "headers",
+        "observe_only",
+    )
+
+    def __init__(self, router: Router) -> None:
+        self._router = router
+        self._body_mode = _UNSET
+        self._chunks: list[bytes] = []
+        self._received = 0
+        self._kind: Literal["chat", "completion"] | None = None
+        self._started = 0.0
+        self.decision: Decision | None = None
+        self.headers: dict[str, str] = {}
+        self.observe_only = False
+
+    # ---- wire ---------------------------------------------------------------------------
+
+    def handle(self, request: ProcessingRequest) -> ProcessingResponse | None:
+        """One message in, its matching response out (None in observability mode)."""
+        phase = request.WhichOneof("request")
+        if phase is None:
+            self._router.metrics.stream_errors.labels("empty_message").inc()
+            return None
+        if request.observability_mode:
+            self.observe_only = True
+        start = time.perf_counter()
+        try:
+            response = self._dispatch(phase, request)
+        except Exception:
+            self._router.metrics.stream_errors.labels(phase).inc()
+            log.exception("error in %s; answering fail-open", phase)
+            response = self._fail_open(phase)
+        self._router.metrics.phase_seconds[phase].observe(time.perf_counter() - start)
+        return None if self.observe_only else response
+
+    def _dispatch(self, phase: str, request: ProcessingRequest) -> ProcessingResponse:
+        if phase == "request_headers":
+            if request.HasField("protocol_config"):
+                self._body_mode = request.protocol_config.request_body_mode
+            return self._on_request_headers(request.request_headers)
+        if phase == "request_body":
+            return self._on_request_body(request.request_body)
+        if phase == "response_headers":
+            return self._on_response_headers(request.response_headers)
+        return _CONTINUE[phase]
+
+    def _fail_open(self, phase: str) -> ProcessingResponse:
+        if phase in ("request_headers", "request_body") and self.decision is None:
+            self._router.metrics.fail_open.labels("error").inc()
+            return self._route(self._router.pipeline.default("fail_open_error"), phase)
+        return _CONTINUE[phase]
+
+    # ---- parse --------------------------------------------------------------------------
+
+    def _on_request_headers(self, msg: HttpHeaders) -> ProcessingResponse:
+        router = self._router
+        self._started = time.monotonic()
+        wanted = router.wanted_headers
+        headers = self.headers
+        for header in msg.headers.headers:
+            key = header.key
+            if key in wanted:
+                headers[key] = _header_value(header)
+        routing = router.config.routing
+        spoofed = routing.header in headers
+        if spoofed:
+            router.metrics.spoofed_headers.inc()
+        path = headers.get(":path", "").split("?", 1)[0]
+        self._kind = router.api_paths.get(path)
+        if self._kind is None or headers.get(":method") != "POST":
+            router.metrics.passthrough.inc()
+            return router.responses.passthrough_headers
+        if not is_json_content_type(headers.get("content-type")):
+            return self._bad(
+                BadRequest("not_json", "content-type must be application/json"), "request_headers"
+            )
+        if msg.end_of_stream:
+            return self._bad(BadRequest("empty_body", "request body is empty"), "request_headers")
+        limit = router.config.request.max_body_bytes
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            return self._bad(
+                BadRequest("too_large", f"request body is {declared} bytes; limit is {limit}"),
+                "request_headers",
+            )
+        if self._body_mode == _NONE:  # Envoy will send no body: decide on headers alone
+            return self._decide(None, "request_headers")
+        return router.responses.strip_routing_header if spoofed else CONTINUE_REQUEST_HEADERS
+
+    def _on_request_body(self, msg: HttpBody) -> ProcessingResponse:
+        if self.decision is not None or self._kind is None:
+            return CONTINUE_REQUEST_BODY
+        limit = self._router.config.request.max_body_bytes
+        chunk = msg.body
+        self._received += len(chunk)
+        if self._received <= limit:
+            self._chunks.append(chunk)
+        if not msg.end_of_stream:
+            if self._body_mode == _BUFFERED_PARTIAL:  # Envoy hit its buffer limit
+                return self._bad(
+                    BadRequest("too_large", "request body exceeds Envoy's buffer limit"),
+                    "request_body",
+                )
+            return CONTINUE_REQUEST_BODY  # STREAMED (or unknown mode): wait for the end
+        if self._received > limit:
+            return self._bad(
+                BadRequest(
+                    "too_large", f"request body is {self._received} bytes; limit is {limit}"
+                ),
+                "request_body",
+            )
+        body = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+        self._chunks = []
+        parsed = parse_body(body, self._kind, limit)
+        if isinstance(parsed, BadRequest):
+            return self._bad(parsed, "request_body")
+        return self._decide(parsed, "request_body")
+
+    def _on_response_headers(self, msg: HttpHeaders) -> ProcessingResponse:
+        decision = self.decision
+        if decision is None:
+            return CONTINUE_RESPONSE_HEADERS
+        router = self._router
+        elapsed_ms = (time.monotonic() - self._started) * 1000.0
+        router.latency.observe(decision.tier, elapsed_ms)
+        status = 0
+        for header in msg.headers.headers:
+            if header.key == ":status":
+                value = _header_value(header)
+                status = int(value) if value.isdigit() else 0
+                break
+        router.metrics.upstream_status.labels(decision.tier, f"{status // 100}xx").inc()
+        return router.responses.client_headers(decision.tier, decision.reason)
+
+    # ---- decision -----------------------------------------------------------------------
+
+    def _facts(self, chat: ChatRequest | None) -> RequestFacts:
+        headers = self.headers
+        override_header = self._router.config.routing.trusted_override_header
+        return RequestFacts(
+            path=headers.get(":path", ""),
+            method=headers.get(":method", ""),
+            request_id=headers.get("x-request-id", ""),
+            override=headers.get(override_header) if override_header else None,
+            chat=chat,
+        )
+
+    def _decide(self, chat: ChatRequest | None, phase: str) -> ProcessingResponse:
+        router = self._router
+        start = time.perf_counter()
+        signals = Signals(self._facts(chat), router.scorer, router.backend)
+        decision = router.pipeline.decide(signals)
+        elapsed = time.perf_counter() - start
+        router.metrics.decision_seconds.observe(elapsed)
+        if elapsed * 1000.0 > router.config.routing.decision_budget_ms:
+            router.metrics.slow_decisions.inc()
+            log.warning(
+                "decision took %.1f ms (budget %.1f ms)",
+                elapsed * 1000.0,
+                router.config.routing.decision_budget_ms,
+            )
+        new_body = None
+        if (
+            chat is not None
+            and router.config.routing.rewrite_model
+            and decision.model
+            and chat.model != decision.model
+        ):
+            new_body = rewrite_model(chat, decision.model)
+        self._log_decision(decision, signals.facts, elapsed)
+        return self._route(decision, phase, new_body)
+
+    def _bad(self, bad: BadRequest, phase: str) -> ProcessingResponse:
+        router = self._router
+        cfg = router.config.request
+        action = cfg.on_oversized if bad.kind == "too_large" else cfg.on_bad_request
+        router.metrics.bad_requests.labels(bad.kind, action).inc()
+        log.info("bad request (%s): %s; action=%s", bad.kind, bad.message, action)
+        if action == "reject":
+            status = 413 if bad.kind == "too_large" else 400
+            return immediate(
+                status, error_body(bad.kind, bad.message, status), f"extproc_{bad.kind}"
+            )
+        decision = router.pipeline.default(f"bad_request_{bad.kind}")
+        self._log_decision(decision, self._facts(None), 0.0)
+        return self._route(decision, phase)
+
+    # ---- mutation -----------------------------------------------------------------------
+
+    def _route(
+        self, decision: Decision, phase: str, new_body: bytes | None = None
+    ) -> ProcessingResponse:
+        self.decision = decision
+        self._router.metrics.count_decision(decision.tier, decision.reason)
+        responses = self._router.responses
+        if phase == "request_headers":
+            return responses.route_on_headers(decision.tier)
+        if new_body is not None:
+            return responses.route_with_new_body(decision.tier, new_body)
+        return responses.route_on_body(decision.tier)
+
+    def _log_decision(self, decision: Decision, facts: RequestFacts, elapsed_s: float) -> None:
+        if not self._router.config.logging.decisions or not decision_log.isEnabledFor(logging.INFO):
+            return
+        chat = facts.chat
+        decision_log.info(
+            orjson.dumps(
+                {
+                    "event": "decision",
+                    "request_id": facts.request_id,
+                    "path": facts.path,
+                    "tier": decision.tier,
+                    "cluster": decision.cluster,
+                    "model": decision.model,
+                    "requested_model": chat.model if chat else None,
+                    "rule": decision.rule,
+                    "reason": decision.reason,
+                    "score": None if decision.score is None else round(decision.score, 4),
+                    "stream": chat.stream if chat else None,
+                    "decision_us": round(elapsed_s * 1e6, 1),
+                }
+            ).decode()
+        )

@@ -1,0 +1,28 @@
+"""Custom rules used by the tests (loaded by import path, like a user's plugin)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from extproc.decision.model import Verdict
+from extproc.decision.signals import Signals
+
+
+class ExplodingRule:
+    name = "exploding"
+
+    def __init__(self, params: dict[str, Any], tiers: frozenset[str]) -> None:
+        pass
+
+    def evaluate(self, signals: Signals) -> Verdict | None:
+        raise RuntimeError("boom")
+
+
+class AlwaysTier:
+    name = "always"
+
+    def __init__(self, params: dict[str, Any], tiers: frozenset[str]) -> None:
+        self.tier = params["tier"]
+
+    def evaluate(self, signals: Signals) -> Verdict | None:
+        return Verdict(self.tier, "custom_always")

@@ -1,0 +1,105 @@
+"""Config loading: interpolation, key-path errors, defaults, the validate CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from extproc.cli import main
+from extproc.config import ConfigError, interpolate_env, load_config, parse_config
+from extproc.config.model import ComplexityRule, RouterConfig
+
+
+def test_defaults_work_without_a_file() -> None:
+    config = load_config(None)
+    assert config.routing.default_tier == "tier_low"
+    assert set(config.tiers) == {"tier_low", "tier_high"}
+    assert any(isinstance(r, ComplexityRule) for r in config.routing.rules)
+
+
+def test_env_interpolation_with_and_without_default() -> None:
+    env = {"A": "1", "EMPTY": ""}
+    assert interpolate_env("x=${A} y=${B:-two} z=${EMPTY:-d}", env) == "x=1 y=two z=d"
+    with pytest.raises(ConfigError, match="MISSING is not set"):
+        interpolate_env("${MISSING}", env)
+
+
+def test_unknown_key_error_names_key_path() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"routing": {"rules": [{"type": "complexity", "treshold": 0.5}]}})
+    assert "routing.rules.0.complexity.treshold" in str(info.value)
+
+
+def test_bad_value_error_names_key_path() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"request": {"on_bad_request": "explode"}})
+    assert "request.on_bad_request" in str(info.value)
+
+
+def test_unknown_tier_reference_is_rejected() -> None:
+    with pytest.raises(ConfigError, match=r"routing.default_tier: unknown tier 'gold'"):
+        parse_config({"routing": {"default_tier": "gold"}})
+    with pytest.raises(ConfigError, match=r"routing.rules.0.above"):
+        parse_config({"routing": {"rules": [{"type": "complexity", "above": "gold"}]}})
+
+
+def test_message_size_must_exceed_body_limit() -> None:
+    with pytest.raises(ConfigError, match="max_message_bytes"):
+        parse_config(
+            {"server": {"max_message_bytes": 1048576}, "request": {"max_body_bytes": 1048576}}
+        )
+
+
+def test_bad_header_name_and_listen_address() -> None:
+    with pytest.raises(ConfigError, match=r"routing\.header"):
+        parse_config({"routing": {"header": "bad header"}})
+    with pytest.raises(ConfigError, match="server"):
+        parse_config({"server": {"listen": "nohostport"}})
+
+
+def test_yaml_file_with_env(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("routing:\n  default_tier: ${TIER:-tier_high}\n")
+    assert load_config(path, {}).routing.default_tier == "tier_high"
+    assert load_config(path, {"TIER": "tier_low"}).routing.default_tier == "tier_low"
+
+
+def test_invalid_yaml_and_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("routing: [unclosed\n")
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="cannot read file"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_validate_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text("routing:\n  rewrite_model: true\n")
+    assert main(["validate", str(good)]) == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tiers:\n  tier_low:\n    clustr: x\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["validate", str(bad)])
+    assert exit_info.value.code == 2
+    assert "tiers.tier_low.clustr" in capsys.readouterr().err
+
+
+def test_validate_cli_rejects_unimportable_custom_rule(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "routing:\n  rules:\n  - type: custom\n    name: mine\n    import_path: nowhere.mod:Rule\n"
+    )
+    assert main(["validate", str(path)]) == 2
+
+
+def test_shipped_example_configs_validate() -> None:
+    for path in sorted(Path(__file__).parents[2].joinpath("examples").glob("*.yaml")):
+        assert isinstance(load_config(path, {}), RouterConfig), path
+
+
+def test_json_schema_has_descriptions() -> None:
+    schema = RouterConfig.model_json_schema()
+    assert "RoutingConfig" in schema["$defs"]
+    assert schema["$defs"]["RoutingConfig"]["properties"]["header"]["description"]
