@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh || exit 1
-.venv/bin/ruff check extproc tests bench || exit 1
+.venv/bin/ruff check . || exit 1
 .venv/bin/mypy extproc || exit 1
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 rc=$?
