@@ -122,6 +122,13 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config_reference(args: argparse.Namespace) -> int:
+    from extproc.config.reference import render_reference
+
+    sys.stdout.write(render_reference())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="extproc-router", description="Envoy ext_proc router for LLM traffic."
@@ -173,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = sub.add_parser("schema", help="print the config JSON schema")
     schema.set_defaults(func=cmd_schema)
+
+    reference = sub.add_parser("config-reference", help="print the Markdown config reference")
+    reference.set_defaults(func=cmd_config_reference)
     return parser
 
 

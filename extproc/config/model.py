@@ -211,7 +211,11 @@ class RoutingConfig(_Strict):
     decision_budget_ms: float = Field(
         50.0, gt=0, description="A decision slower than this is logged and counted."
     )
-    rules: list[RuleConfig] = Field(default_factory=_default_rules)
+    rules: list[RuleConfig] = Field(
+        default_factory=_default_rules,
+        description="Ordered rule chain; the first rule that returns a verdict decides. "
+        "Entry types are documented below.",
+    )
 
     _header_names = field_validator("header", "trusted_override_header")(
         lambda v: None if v is None else _check_header(v)

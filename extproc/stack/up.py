@@ -48,6 +48,7 @@ class Stack:
     message_timeout: str = "1s"
     max_body_bytes: int = 16 * 1024 * 1024
     envoy_concurrency: int = 1
+    upstream_delay_ms: float = 0.0
     log_dir: Path | None = None
     extra_envoy_values: dict[str, str] = field(default_factory=dict)
     router_env: dict[str, str] = field(default_factory=dict)
@@ -101,6 +102,8 @@ class Stack:
                 str(p.tier_low),
                 "--high-port",
                 str(p.tier_high),
+                "--delay-ms",
+                str(self.upstream_delay_ms),
             ],
         )
 

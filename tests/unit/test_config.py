@@ -103,3 +103,13 @@ def test_json_schema_has_descriptions() -> None:
     schema = RouterConfig.model_json_schema()
     assert "RoutingConfig" in schema["$defs"]
     assert schema["$defs"]["RoutingConfig"]["properties"]["header"]["description"]
+
+
+def test_config_reference_doc_is_up_to_date() -> None:
+    from extproc.config.reference import render_reference
+
+    doc = Path(__file__).parents[2] / "docs" / "config-reference.md"
+    assert doc.read_text(encoding="utf-8") == render_reference(), (
+        "docs/config-reference.md is stale: run `extproc-router config-reference > "
+        "docs/config-reference.md`"
+    )
