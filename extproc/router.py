@@ -12,6 +12,7 @@ from typing import Literal
 from extproc.config.model import ComplexityRule, RouterConfig
 from extproc.decision.pipeline import DecisionPipeline, build_pipeline
 from extproc.decision.signals import NO_GPU, BackendState, TierGpuView
+from extproc.observability.logs import DecisionLog
 from extproc.observability.metrics import RouterMetrics
 from extproc.signals.complexity import ComplexityScorer
 from extproc.signals.gpu import UNKNOWN_SNAPSHOT, GpuSnapshot, NvmlPoller
@@ -85,6 +86,9 @@ class Router:
             if h
         )
         self.metrics.watch_state(self.latency, self.gpu_snapshot)
+        self.decision_log: DecisionLog | None = (
+            DecisionLog() if config.logging.decisions and config.logging.level != "error" else None
+        )
 
     def gpu_snapshot(self) -> GpuSnapshot:
         poller = self.gpu_poller
@@ -97,3 +101,5 @@ class Router:
     def stop(self) -> None:
         if self.gpu_poller is not None:
             self.gpu_poller.stop()
+        if self.decision_log is not None:
+            self.decision_log.flush()

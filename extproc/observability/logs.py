@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
+from typing import BinaryIO
 
 import orjson
 
 
 class JsonFormatter(logging.Formatter):
-    """Decision lines (already JSON) are merged; other records become {ts, level, logger, msg}."""
+    """Each record becomes {ts, level, logger, msg[, exc]}."""
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
@@ -20,8 +22,6 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
         }
-        if message.startswith("{") and record.name == "extproc.decisions":
-            return orjson.dumps(entry).decode()[:-1] + "," + message[1:]
         entry["msg"] = message
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
@@ -34,3 +34,48 @@ def setup_logging(level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+class DecisionLog:
+    """One JSON line per decision, written without the logging machinery.
+
+    The `logging` module costs ~30 µs per record (record object, formatter, handler lock,
+    flush); this writes an orjson line into a buffered binary stream and flushes at most
+    every `flush_interval_s`, so a decision costs a few µs to log. Same shape as the
+    JsonFormatter lines (ts, level, logger first).
+    """
+
+    def __init__(self, stream: BinaryIO | None = None, flush_interval_s: float = 0.2) -> None:
+        self._stream: BinaryIO = stream if stream is not None else sys.stderr.buffer
+        self._interval = flush_interval_s
+        self._last_flush = 0.0
+        self._second = -1
+        self._second_text = ""
+
+    def _timestamp(self, now: float) -> str:
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._second_text}.{int((now - second) * 1000):03d}Z"
+
+    def emit(self, record: dict[str, object]) -> None:
+        now = time.time()
+        entry: dict[str, object] = {
+            "ts": self._timestamp(now),
+            "level": "info",
+            "logger": "extproc.decisions",
+        }
+        entry.update(record)
+        stream = self._stream
+        try:
+            stream.write(orjson.dumps(entry) + b"\n")
+            if now - self._last_flush >= self._interval:
+                self._last_flush = now
+                stream.flush()
+        except (OSError, ValueError):  # closed or broken stderr: never fail a request
+            pass
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.flush()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from extproc.observability.loophist import LoopHistogramFamily
 from extproc.signals.gpu import GpuSnapshot
 from extproc.signals.latency import LatencyTracker
 
@@ -61,17 +62,16 @@ class RouterMetrics:
         self.decisions = Counter(
             "extproc_decisions", "Routing decisions", ["tier", "reason"], registry=r
         )
-        self.decision_seconds = Histogram(
-            "extproc_decision_seconds", "Time to decide", buckets=_FAST_BUCKETS, registry=r
+        decision = LoopHistogramFamily(
+            "extproc_decision_seconds", "Time to decide", None, _FAST_BUCKETS
         )
-        phase_hist = Histogram(
-            "extproc_phase_seconds",
-            "Router time per ext_proc message",
-            ["phase"],
-            buckets=_FAST_BUCKETS,
-            registry=r,
+        r.register(decision)
+        self.decision_seconds = decision.child()
+        phases = LoopHistogramFamily(
+            "extproc_phase_seconds", "Router time per ext_proc message", "phase", _FAST_BUCKETS
         )
-        self.phase_seconds = {phase: phase_hist.labels(phase) for phase in PHASES}
+        r.register(phases)
+        self.phase_seconds = {phase: phases.child(phase) for phase in PHASES}
         self.stream_errors = Counter(
             "extproc_stream_errors", "Errors handled inside a stream", ["kind"], registry=r
         )
@@ -103,6 +103,7 @@ class RouterMetrics:
             registry=r,
         )
         self._decision_children: dict[tuple[str, str], Counter] = {}
+        self._status_children: dict[tuple[str, int], Counter] = {}
 
     def count_decision(self, tier: str, reason: str) -> None:
         key = (tier, reason)
@@ -113,6 +114,15 @@ class RouterMetrics:
             else:
                 child = self.decisions.labels(tier, reason)
                 self._decision_children[key] = child
+        child.inc()
+
+    def count_upstream_status(self, tier: str, status: int) -> None:
+        key = (tier, status // 100)
+        child = self._status_children.get(key)
+        if child is None:
+            child = self.upstream_status.labels(tier, status_class(status))
+            if len(self._status_children) < 1024:
+                self._status_children[key] = child
         child.inc()
 
     def watch_state(self, latency: LatencyTracker, gpu: Callable[[], GpuSnapshot]) -> None:

@@ -12,7 +12,6 @@ import logging
 import time
 from typing import Literal
 
-import orjson
 from envoy.extensions.filters.http.ext_proc.v3.processing_mode_pb2 import ProcessingMode
 from envoy.service.ext_proc.v3.external_processor_pb2 import (
     HttpBody,
@@ -43,7 +42,6 @@ from extproc.wire.responses import (
 )
 
 log = logging.getLogger("extproc.stream")
-decision_log = logging.getLogger("extproc.decisions")
 
 _UNSET = -1
 _STREAMED = ProcessingMode.STREAMED
@@ -209,7 +207,7 @@ class StreamHandler:
                 value = _header_value(header)
                 status = int(value) if value.isdigit() else 0
                 break
-        router.metrics.upstream_status.labels(decision.tier, f"{status // 100}xx").inc()
+        router.metrics.count_upstream_status(decision.tier, status)
         return router.responses.client_headers(decision.tier, decision.reason)
 
     # ---- decision -----------------------------------------------------------------------
@@ -280,24 +278,23 @@ class StreamHandler:
         return responses.route_on_body(decision.tier)
 
     def _log_decision(self, decision: Decision, facts: RequestFacts, elapsed_s: float) -> None:
-        if not self._router.config.logging.decisions or not decision_log.isEnabledFor(logging.INFO):
+        log_sink = self._router.decision_log
+        if log_sink is None:
             return
         chat = facts.chat
-        decision_log.info(
-            orjson.dumps(
-                {
-                    "event": "decision",
-                    "request_id": facts.request_id,
-                    "path": facts.path,
-                    "tier": decision.tier,
-                    "cluster": decision.cluster,
-                    "model": decision.model,
-                    "requested_model": chat.model if chat else None,
-                    "rule": decision.rule,
-                    "reason": decision.reason,
-                    "score": None if decision.score is None else round(decision.score, 4),
-                    "stream": chat.stream if chat else None,
-                    "decision_us": round(elapsed_s * 1e6, 1),
-                }
-            ).decode()
+        log_sink.emit(
+            {
+                "event": "decision",
+                "request_id": facts.request_id,
+                "path": facts.path,
+                "tier": decision.tier,
+                "cluster": decision.cluster,
+                "model": decision.model,
+                "requested_model": chat.model if chat else None,
+                "rule": decision.rule,
+                "reason": decision.reason,
+                "score": None if decision.score is None else round(decision.score, 4),
+                "stream": chat.stream if chat else None,
+                "decision_us": round(elapsed_s * 1e6, 1),
+            }
         )
