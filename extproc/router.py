@@ -6,17 +6,30 @@ except for the live state (latency EMA, GPU snapshot) that the signal sources ow
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import logging
+import os
+import socket
+import time
+from collections.abc import Mapping
 from typing import Literal
 
 from extproc.config.model import ComplexityRule, RouterConfig
 from extproc.decision.pipeline import DecisionPipeline, build_pipeline
-from extproc.decision.signals import NO_GPU, BackendState, TierGpuView
+from extproc.decision.signals import NO_GPU, BackendState, GpuView, ScrapedGpuView, TierGpuView
 from extproc.observability.logs import DecisionLog
 from extproc.observability.metrics import RouterMetrics
 from extproc.signals.complexity import ComplexityScorer
 from extproc.signals.gpu import UNKNOWN_SNAPSHOT, GpuSnapshot, NvmlPoller
 from extproc.signals.latency import LatencyTracker
+from extproc.signals.scrape import BackendLoad, MetricsScraper
+from extproc.state.active_check import ActiveHealthChecker
+from extproc.state.circuit import CircuitSettings
+from extproc.state.health import HealthBook
+from extproc.state.report import TierReport
+from extproc.state.shared import SharedState, merge_reports
 from extproc.wire.responses import ResponseBook
 
 log = logging.getLogger("extproc.router")
@@ -45,22 +58,66 @@ class Router:
         self.gpu_poller: NvmlPoller | None = None
         if any(t.gpu.source == "nvml" for t in config.tiers.values()):
             self.gpu_poller = NvmlPoller(interval_s=config.gpu.poll_interval_ms / 1000.0)
-        gpu_views = {
-            name: (
-                TierGpuView(
-                    self.gpu_snapshot,
-                    None if t.gpu.device_indices is None else frozenset(t.gpu.device_indices),
-                )
-                if t.gpu.source == "nvml"
-                else NO_GPU
+        scrape_targets = {n: t.metrics_urls for n, t in config.tiers.items() if t.metrics_urls}
+        self.scraper: MetricsScraper | None = None
+        if scrape_targets:
+            self.scraper = MetricsScraper(
+                scrape_targets,
+                interval_s=config.scrape.interval_ms / 1000.0,
+                timeout_s=config.scrape.timeout_ms / 1000.0,
             )
-            for name, t in config.tiers.items()
-        }
+        gpu_views: dict[str, GpuView] = {}
+        for name, t in config.tiers.items():
+            if t.gpu.source == "nvml":
+                indices = None if t.gpu.device_indices is None else frozenset(t.gpu.device_indices)
+                gpu_views[name] = TierGpuView(self.gpu_snapshot, indices)
+            elif t.gpu.source == "scrape":
+                gpu_views[name] = ScrapedGpuView(functools.partial(self.tier_load, name))
+            else:
+                gpu_views[name] = NO_GPU
+        circuit = config.health.circuit
+        self.health = HealthBook(
+            config.tiers,
+            window_s=config.health.window_s,
+            max_samples=config.health.max_samples,
+            circuit=CircuitSettings(
+                consecutive_failures=circuit.consecutive_failures,
+                error_rate=circuit.error_rate,
+                min_requests=circuit.min_requests,
+                open_s=circuit.open_s,
+                half_open_probes=circuit.half_open_probes,
+            ),
+        )
+        self.failure_statuses = frozenset(config.health.failure_statuses)
+        self.merged: Mapping[str, TierReport] = {}
+        shared = config.shared_state
+        self.replica_id = shared.replica_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.shared: SharedState | None = None
+        if shared.redis_url:
+            self.shared = SharedState(
+                shared.redis_url,
+                self.replica_id,
+                key_prefix=shared.key_prefix,
+                publish_interval_s=shared.publish_interval_ms / 1000.0,
+                max_age_s=shared.max_age_ms / 1000.0,
+                op_timeout_s=shared.op_timeout_ms / 1000.0,
+            )
+        self.health_checker = ActiveHealthChecker(
+            {n: t.health_check for n, t in config.tiers.items() if t.health_check}, self.health
+        )
         self.backend = BackendState(
             latency=self.latency,
             gpu=gpu_views,
             sla_ms={name: t.sla_ms for name, t in config.tiers.items()},
+            health=self.health,
+            load=self.tier_load,
+            merged=lambda: self.merged,
         )
+        self.prices = {
+            name: (t.prices.input_per_1m / 1e6, t.prices.output_per_1m / 1e6)
+            for name, t in config.tiers.items()
+        }
+        self._background: list[asyncio.Task[None]] = []
         self.pipeline: DecisionPipeline = build_pipeline(config)
         self.responses = ResponseBook(config.routing.header, config.routing.response_headers)
         self.api_paths: dict[str, Literal["chat", "completion"]] = {
@@ -90,6 +147,10 @@ class Router:
             DecisionLog() if config.logging.decisions and config.logging.level != "error" else None
         )
 
+    def tier_load(self, tier: str) -> BackendLoad | None:
+        scraper = self.scraper
+        return None if scraper is None else scraper.load(tier)
+
     def gpu_snapshot(self) -> GpuSnapshot:
         poller = self.gpu_poller
         return UNKNOWN_SNAPSHOT if poller is None else poller.snapshot
@@ -97,6 +158,65 @@ class Router:
     def start(self) -> None:
         if self.gpu_poller is not None:
             self.gpu_poller.start()
+
+    async def start_background(self) -> None:
+        """Start off-request-path work: health snapshots, scraping, health checks, Redis."""
+        self.start()
+        self._background.append(asyncio.create_task(self._snapshot_loop(), name="health"))
+        if self.scraper is not None:
+            await self.scraper.start()
+        await self.health_checker.start()
+        if self.shared is not None:
+            await self.shared.start(self.local_reports)
+
+    async def stop_background(self) -> None:
+        for task in self._background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._background.clear()
+        if self.scraper is not None:
+            await self.scraper.stop()
+        await self.health_checker.stop()
+        if self.shared is not None:
+            await self.shared.stop()
+        self.stop()
+
+    def local_reports(self) -> list[TierReport]:
+        return self.health.reports(self.replica_id, self.latency.snapshot())
+
+    def refresh_state(self) -> None:
+        """Republish tier stats and, with Redis sharing, the merged cross-replica view."""
+        self.health.snapshot_all()
+        if self.shared is None:
+            return
+        peers = self.shared.peers
+        max_age_s = self.config.shared_state.max_age_ms / 1000.0
+        now = time.time()
+        merged = {}
+        for report in self.local_reports():
+            merged[report.tier] = merge_reports(
+                report, peers.get(report.tier, ()), now, max_age_s
+            )
+            circuit = self.health.tiers[report.tier].circuit
+            opened = merged[report.tier].circuit_opened_at
+            if (
+                merged[report.tier].circuit == "open"
+                and circuit.current() == "closed"
+                and opened is not None
+                and now - opened < self.config.health.circuit.open_s
+            ):
+                circuit.force_open()  # a peer saw this tier fail: avoid it here too
+        self.merged = merged
+
+    async def _snapshot_loop(self) -> None:
+        interval = self.config.health.snapshot_interval_ms / 1000.0
+        while True:
+            try:
+                self.refresh_state()
+            except Exception:
+                log.exception("health snapshot failed")
+            await asyncio.sleep(interval)
 
     def stop(self) -> None:
         if self.gpu_poller is not None:

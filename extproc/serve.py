@@ -17,7 +17,7 @@ log = logging.getLogger("extproc.serve")
 async def serve(config: RouterConfig, stop_event: asyncio.Event | None = None) -> None:
     """Serve until SIGTERM/SIGINT (or `stop_event`), then drain and exit."""
     router = Router(config)
-    router.start()
+    await router.start_background()
     server = RouterServer(router)
     await server.start()
     admin = None
@@ -34,7 +34,7 @@ async def serve(config: RouterConfig, stop_event: asyncio.Event | None = None) -
         log.info("shutdown requested")
         await server.stop()
     finally:
-        router.stop()
+        await router.stop_background()
         if admin is not None:
             admin.stop()
 

@@ -100,12 +100,33 @@ class RequestConfig(_Strict):
 class GpuSource(_Strict):
     """Where a tier's GPU memory headroom comes from."""
 
-    source: Literal["nvml", "none"] = Field(
-        "none", description="'nvml': this host's GPUs via NVML (single-host setups)."
+    source: Literal["nvml", "scrape", "none"] = Field(
+        "none",
+        description="'nvml': this host's GPUs via NVML (single-host setups); 'scrape': DCGM "
+        "exporter metrics from the tier's metrics_urls; 'none': the vram rule abstains.",
     )
     device_indices: tuple[int, ...] | None = Field(
         None, description="NVML device indices of this tier; all devices when unset."
     )
+
+
+class Prices(_Strict):
+    """Prices per 1M tokens, for the cost metrics."""
+
+    input_per_1m: float = Field(0.0, ge=0, description="Price of 1M prompt tokens.")
+    output_per_1m: float = Field(0.0, ge=0, description="Price of 1M completion tokens.")
+
+
+class HealthCheck(_Strict):
+    """Active health check: GET each URL; failures mark the tier unhealthy."""
+
+    urls: tuple[str, ...] = Field(
+        ..., min_length=1, description="Full URLs, e.g. http://10.0.0.5:8000/health."
+    )
+    interval_s: float = Field(5.0, gt=0)
+    timeout_s: float = Field(1.0, gt=0)
+    unhealthy_after: int = Field(3, ge=1, description="Consecutive failed rounds to mark down.")
+    healthy_after: int = Field(1, ge=1, description="Consecutive good rounds to mark up.")
 
 
 class TierConfig(_Strict):
@@ -122,6 +143,20 @@ class TierConfig(_Strict):
         None, gt=0, description="Latency SLA; the latency_sla rule avoids the tier above it."
     )
     gpu: GpuSource = Field(default_factory=GpuSource)  # type: ignore[arg-type]
+    fallback: str | None = Field(
+        None,
+        description="Tier used when this one is unavailable (circuit open, failing health "
+        "check). Unset: the other tiers in config order.",
+    )
+    prices: Prices = Field(default_factory=Prices)  # type: ignore[arg-type]
+    metrics_urls: tuple[str, ...] = Field(
+        (),
+        description="Prometheus endpoints of this tier's servers (vLLM, DCGM exporter, "
+        "llama.cpp), scraped every scrape.interval_ms for the load and vram rules.",
+    )
+    health_check: HealthCheck | None = Field(
+        None, description="Optional active health check of the tier's endpoints."
+    )
 
 
 class OverrideRule(_Strict):
@@ -158,12 +193,34 @@ class VramRule(_Strict):
 
 
 class LatencySlaRule(_Strict):
-    """When `tier`'s latency EMA exceeds its SLA, send traffic to `fallback`."""
+    """When `tier`'s latency (EMA or p95) exceeds its SLA, send traffic to `fallback`."""
 
     type: Literal["latency_sla"]
     tier: str = "tier_high"
     fallback: str = "tier_low"
     max_ms: float | None = Field(None, gt=0, description="Threshold; the tier's sla_ms when unset.")
+    stat: Literal["ema", "p95"] = Field(
+        "ema",
+        description="'ema': the warm-up-seeded latency EMA; 'p95': p95 over health.window_s "
+        "(abstains below min_samples).",
+    )
+    min_samples: int = Field(20, ge=1, description="Samples needed before p95 may decide.")
+
+
+class LoadRule(_Strict):
+    """`tier` is saturated (scraped KV cache / queue, or local in-flight) → `fallback`."""
+
+    type: Literal["load"]
+    tier: str = "tier_low"
+    fallback: str = "tier_high"
+    max_kv_cache_usage: float | None = Field(0.95, ge=0, le=1)
+    max_waiting: float | None = Field(None, ge=0, description="Queued requests (summed).")
+    max_in_flight: int | None = Field(
+        None, ge=1, description="Requests this replica has in flight to the tier."
+    )
+    max_age_ms: float = Field(
+        5000.0, gt=0, description="Older scraped data is stale: those checks abstain."
+    )
 
 
 class CustomRule(_Strict):
@@ -176,7 +233,7 @@ class CustomRule(_Strict):
 
 
 RuleConfig = Annotated[
-    OverrideRule | ComplexityRule | VramRule | LatencySlaRule | CustomRule,
+    OverrideRule | ComplexityRule | VramRule | LatencySlaRule | LoadRule | CustomRule,
     Field(discriminator="type"),
 ]
 
@@ -243,6 +300,69 @@ class GpuConfig(_Strict):
     poll_interval_ms: float = Field(15.0, gt=0, description="NVML poll interval.")
 
 
+class CircuitConfig(_Strict):
+    """Per-tier circuit breaker."""
+
+    consecutive_failures: int = Field(5, ge=1, description="Failures in a row that open it.")
+    error_rate: float = Field(0.5, gt=0, le=1, description="Window error rate that opens it...")
+    min_requests: int = Field(20, ge=1, description="...once the window has this many.")
+    open_s: float = Field(30.0, gt=0, description="Cool-down before half-open probes.")
+    half_open_probes: int = Field(1, ge=1, description="Requests let through when half-open.")
+
+
+class HealthConfig(_Strict):
+    """Tier health from observed outcomes (full mode) and active checks."""
+
+    window_s: float = Field(30.0, gt=0, description="Sliding window for error rate and p95.")
+    max_samples: int = Field(2048, ge=16, description="Window bound per tier (memory).")
+    snapshot_interval_ms: float = Field(
+        250.0, gt=0, description="How often percentiles/error rates are republished."
+    )
+    failure_statuses: tuple[int, ...] = Field(
+        (429,), description="Non-5xx statuses that count as tier failures (5xx always do)."
+    )
+    circuit: CircuitConfig = Field(default_factory=CircuitConfig)  # type: ignore[arg-type]
+
+
+class ObserveConfig(_Strict):
+    """Response observation in full mode."""
+
+    response_body: Literal["all", "sse", "off"] = Field(
+        "all",
+        description="Which response bodies the router reads (switched on per response with "
+        "mode_override, passed through unchanged): 'all' (JSON usage + SSE timings), 'sse' "
+        "(streams only), 'off' (headers only: status and time to first byte).",
+    )
+    max_json_bytes: int = Field(
+        1024 * 1024, ge=1024, description="JSON response bytes kept to read `usage`."
+    )
+    inject_stream_usage: bool = Field(
+        False,
+        description="Add stream_options.include_usage to streaming requests so the final SSE "
+        "chunk carries token usage (clients then see one extra chunk with empty choices).",
+    )
+
+
+class ScrapeConfig(_Strict):
+    """Scraping tiers' Prometheus metrics_urls."""
+
+    interval_ms: float = Field(1000.0, gt=0)
+    timeout_ms: float = Field(500.0, gt=0)
+
+
+class SharedStateConfig(_Strict):
+    """Optional Redis sharing of tier health between router replicas."""
+
+    redis_url: str | None = Field(
+        None, description="e.g. redis://redis:6379/0; unset disables sharing."
+    )
+    key_prefix: str = Field("extproc", min_length=1)
+    publish_interval_ms: float = Field(500.0, gt=0)
+    max_age_ms: float = Field(5000.0, gt=0, description="Older peer reports are ignored.")
+    op_timeout_ms: float = Field(200.0, gt=0)
+    replica_id: str | None = Field(None, description="Defaults to hostname-pid.")
+
+
 class LoggingConfig(_Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     decisions: bool = Field(True, description="One JSON log line per decision.")
@@ -264,6 +384,10 @@ class RouterConfig(_Strict):
     tiers: dict[str, TierConfig] = Field(default_factory=_default_tiers)
     latency: LatencyConfig = Field(default_factory=LatencyConfig)  # type: ignore[arg-type]
     gpu: GpuConfig = Field(default_factory=GpuConfig)  # type: ignore[arg-type]
+    health: HealthConfig = Field(default_factory=HealthConfig)  # type: ignore[arg-type]
+    observe: ObserveConfig = Field(default_factory=ObserveConfig)  # type: ignore[arg-type]
+    scrape: ScrapeConfig = Field(default_factory=ScrapeConfig)  # type: ignore[arg-type]
+    shared_state: SharedStateConfig = Field(default_factory=SharedStateConfig)  # type: ignore[arg-type]
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     @model_validator(mode="after")
@@ -277,12 +401,17 @@ class RouterConfig(_Strict):
                 raise ValueError(f"{where}: unknown tier {tier!r} (known: {sorted(known)})")
 
         need(self.routing.default_tier, "routing.default_tier")
+        for name, tier in self.tiers.items():
+            if tier.fallback is not None:
+                need(tier.fallback, f"tiers.{name}.fallback")
+            if tier.gpu.source == "scrape" and not tier.metrics_urls:
+                raise ValueError(f"tiers.{name}.gpu.source is 'scrape' but metrics_urls is empty")
         for i, rule in enumerate(self.routing.rules):
             where = f"routing.rules.{i}"
             if isinstance(rule, ComplexityRule):
                 need(rule.above, f"{where}.above")
                 need(rule.below, f"{where}.below")
-            elif isinstance(rule, VramRule | LatencySlaRule):
+            elif isinstance(rule, VramRule | LatencySlaRule | LoadRule):
                 need(rule.tier, f"{where}.tier")
                 need(rule.fallback, f"{where}.fallback")
         if self.request.max_body_bytes + 64 * 1024 > self.server.max_message_bytes:

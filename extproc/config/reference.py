@@ -57,9 +57,10 @@ def _section(title: str, model: type[BaseModel], out: list[str]) -> None:
         out.append(f"| `{name}` | {_type_name(annotation)} | {_default(field)} | {desc} |")
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             nested.append((f"{title}.{name}", annotation))
+        suffix = ".<name>" if get_origin(annotation) is dict else ""
         for arg in get_args(annotation):
             if isinstance(arg, type) and issubclass(arg, BaseModel):
-                nested.append((f"{title}.{name}.<name>", arg))
+                nested.append((f"{title}.{name}{suffix}", arg))
     for sub_title, sub_model in nested:
         _section(sub_title, sub_model, out)
 

@@ -15,6 +15,7 @@ from extproc.config.model import (
     ComplexityRule,
     CustomRule,
     LatencySlaRule,
+    LoadRule,
     OverrideRule,
     RuleConfig,
     VramRule,
@@ -99,14 +100,64 @@ class LatencySlaRuleImpl:
     def __init__(self, cfg: LatencySlaRule, sla_ms: float | None) -> None:
         self._tier = cfg.tier
         self._max_ms = cfg.max_ms if cfg.max_ms is not None else sla_ms
-        self._verdict = Verdict(cfg.fallback, "sla_exceeded")
+        self._stat = cfg.stat
+        self._min_samples = cfg.min_samples
+        self._verdict = Verdict(cfg.fallback, "sla_exceeded" if cfg.stat == "ema" else "sla_p95")
+
+    def _observed_ms(self, signals: Signals) -> float | None:
+        backend = signals.backend
+        shared = backend.merged().get(self._tier)  # includes peer replicas when sharing
+        if self._stat == "p95":
+            if shared is not None and shared.requests >= self._min_samples:
+                return shared.p95_ms
+            stats = backend.health.stats.get(self._tier)
+            if stats is None or stats.requests < self._min_samples:
+                return None
+            return stats.p95_ms
+        if shared is not None and shared.ema_ms is not None:
+            return shared.ema_ms
+        return backend.latency.ema_ms(self._tier)
 
     def evaluate(self, signals: Signals) -> Verdict | None:
         if self._max_ms is None:
             return None
-        ema = signals.backend.latency.ema_ms(self._tier)
-        if ema is not None and ema > self._max_ms:
+        observed = self._observed_ms(signals)
+        if observed is not None and observed > self._max_ms:
             return self._verdict
+        return None
+
+
+class SaturationRule:
+    """`tier` is saturated → `fallback`: scraped KV cache or queue over the limit (fresh data
+    only), or this replica's in-flight count over the limit."""
+
+    name = "load"
+
+    def __init__(self, cfg: LoadRule) -> None:
+        self._cfg = cfg
+        self._max_age_s = cfg.max_age_ms / 1000.0
+        self._kv = Verdict(cfg.fallback, "kv_cache_full")
+        self._queue = Verdict(cfg.fallback, "queue_long")
+        self._in_flight = Verdict(cfg.fallback, "in_flight_limit")
+
+    def evaluate(self, signals: Signals) -> Verdict | None:
+        cfg = self._cfg
+        backend = signals.backend
+        if cfg.max_in_flight is not None:
+            health = backend.health.tiers.get(cfg.tier)
+            if health is not None and health.in_flight >= cfg.max_in_flight:
+                return self._in_flight
+        load = backend.load(cfg.tier)
+        if load is None or not load.is_fresh(self._max_age_s):
+            return None
+        usage = load.kv_cache_usage
+        if cfg.max_kv_cache_usage is not None and usage is not None and (
+            usage >= cfg.max_kv_cache_usage
+        ):
+            return self._kv
+        waiting = load.requests_waiting
+        if cfg.max_waiting is not None and waiting is not None and waiting > cfg.max_waiting:
+            return self._queue
         return None
 
 
@@ -143,4 +194,6 @@ def build_rule(cfg: RuleConfig, tiers: frozenset[str], sla_ms: dict[str, float |
         return VramHeadroomRule(cfg)
     if isinstance(cfg, LatencySlaRule):
         return LatencySlaRuleImpl(cfg, sla_ms.get(cfg.tier))
+    if isinstance(cfg, LoadRule):
+        return SaturationRule(cfg)
     return load_custom_rule(cfg, tiers)

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from extproc.decision.model import RequestFacts
 from extproc.signals.complexity import ComplexityScore, ComplexityScorer
 from extproc.signals.gpu import UNKNOWN_SNAPSHOT, GpuSnapshot
 from extproc.signals.latency import LatencyTracker
+from extproc.signals.scrape import BackendLoad
+from extproc.state.health import HealthBook
+from extproc.state.report import TierReport
+
+
+class GpuView(Protocol):
+    def headroom(self, max_age_s: float) -> tuple[float, float] | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +26,7 @@ class TierGpuView:
     read_snapshot: Callable[[], GpuSnapshot]
     device_indices: frozenset[int] | None
 
-    def headroom(self, max_age_s: float) -> tuple[int, float] | None:
+    def headroom(self, max_age_s: float) -> tuple[float, float] | None:
         """(min free bytes, min free fraction) over the tier's devices, or None to abstain."""
         snap = self.read_snapshot()
         if snap.state != "ok" or snap.age_s() > max_age_s:
@@ -29,6 +37,25 @@ class TierGpuView:
         if not devices:
             return None
         return min(d.free_bytes for d in devices), min(d.free_fraction for d in devices)
+
+
+@dataclass(frozen=True, slots=True)
+class ScrapedGpuView:
+    """A tier's GPU memory from scraped DCGM exporter metrics."""
+
+    read_load: Callable[[], BackendLoad | None]
+
+    def headroom(self, max_age_s: float) -> tuple[float, float] | None:
+        load = self.read_load()
+        if load is None or not load.is_fresh(max_age_s):
+            return None
+        if load.gpu_free_bytes is None or load.gpu_free_fraction is None:
+            return None
+        return load.gpu_free_bytes, load.gpu_free_fraction
+
+
+def _no_load(tier: str) -> BackendLoad | None:
+    return None
 
 
 def _unknown() -> GpuSnapshot:
@@ -43,8 +70,11 @@ class BackendState:
     """Live state shared by all requests; read-only from the request path."""
 
     latency: LatencyTracker
-    gpu: Mapping[str, TierGpuView]  # tier → view; tiers without a GPU source map to NO_GPU
+    gpu: Mapping[str, GpuView]  # tier → view; tiers without a GPU source map to NO_GPU
     sla_ms: Mapping[str, float | None]
+    health: HealthBook = field(default_factory=lambda: HealthBook(()))
+    load: Callable[[str], BackendLoad | None] = _no_load  # scraped load, O(1) read
+    merged: Callable[[], Mapping[str, TierReport]] = dict  # local + peer replicas' view
 
 
 class Signals:

@@ -40,24 +40,30 @@ class LoopHistogram:
 class LoopHistogramFamily(Collector):
     """A labelled family of LoopHistograms, exported as one Prometheus histogram."""
 
-    def __init__(self, name: str, documentation: str, label: str | None,
+    MAX_CHILDREN = 4096  # label sets beyond this share one overflow child
+
+    def __init__(self, name: str, documentation: str, labels: Sequence[str],
                  bounds: Sequence[float]) -> None:
         self.name = name
         self.documentation = documentation
-        self.label = label
+        self.labels = tuple(labels)
         self.bounds = tuple(bounds)
-        self.children: dict[str, LoopHistogram] = {}
+        self.children: dict[tuple[str, ...], LoopHistogram] = {}
 
-    def child(self, value: str = "") -> LoopHistogram:
-        hist = self.children.get(value)
+    def child(self, *values: str) -> LoopHistogram:
+        if len(values) != len(self.labels):
+            raise ValueError(f"{self.name}: expected labels {self.labels}, got {values}")
+        hist = self.children.get(values)
         if hist is None:
-            hist = self.children[value] = LoopHistogram(self.bounds)
+            if len(self.children) >= self.MAX_CHILDREN:
+                values = tuple("other" for _ in self.labels)
+                hist = self.children.get(values)
+            if hist is None:
+                hist = self.children[values] = LoopHistogram(self.bounds)
         return hist
 
     def collect(self) -> Iterator[HistogramMetricFamily]:
-        family = HistogramMetricFamily(
-            self.name, self.documentation, labels=[self.label] if self.label else None
-        )
-        for value, hist in list(self.children.items()):
-            family.add_metric([value] if self.label else [], hist.cumulative(), hist.total)
+        family = HistogramMetricFamily(self.name, self.documentation, labels=list(self.labels))
+        for values, hist in list(self.children.items()):
+            family.add_metric(list(values), hist.cumulative(), hist.total)
         yield family

@@ -63,12 +63,12 @@ class RouterMetrics:
             "extproc_decisions", "Routing decisions", ["tier", "reason"], registry=r
         )
         decision = LoopHistogramFamily(
-            "extproc_decision_seconds", "Time to decide", None, _FAST_BUCKETS
+            "extproc_decision_seconds", "Time to decide", (), _FAST_BUCKETS
         )
         r.register(decision)
         self.decision_seconds = decision.child()
         phases = LoopHistogramFamily(
-            "extproc_phase_seconds", "Router time per ext_proc message", "phase", _FAST_BUCKETS
+            "extproc_phase_seconds", "Router time per ext_proc message", ("phase",), _FAST_BUCKETS
         )
         r.register(phases)
         self.phase_seconds = {phase: phases.child(phase) for phase in PHASES}
@@ -101,6 +101,43 @@ class RouterMetrics:
             "Responses seen per tier and status class",
             ["tier", "status_class"],
             registry=r,
+        )
+        slow = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+        per_token = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64)
+        families = {
+            "ttfb": LoopHistogramFamily(
+                "extproc_upstream_ttfb_seconds",
+                "Request headers to upstream response headers", ("tier", "model"), slow),
+            "duration": LoopHistogramFamily(
+                "extproc_request_duration_seconds",
+                "Request headers to end of response", ("tier", "model"), slow),
+            "ttft": LoopHistogramFamily(
+                "extproc_ttft_seconds", "Time to first SSE token", ("tier", "model"), slow),
+            "tpot": LoopHistogramFamily(
+                "extproc_tpot_seconds", "Time per output token after the first (SSE)",
+                ("tier", "model"), per_token),
+        }
+        for family in families.values():
+            r.register(family)
+        self.ttfb = families["ttfb"]
+        self.duration = families["duration"]
+        self.ttft = families["ttft"]
+        self.tpot = families["tpot"]
+        self.tokens = Counter(
+            "extproc_tokens", "Tokens reported by upstream usage", ["tier", "model", "kind"],
+            registry=r,
+        )
+        self.cost = Counter(
+            "extproc_cost", "Cost from usage and tier prices (price units)", ["tier", "model"],
+            registry=r,
+        )
+        self.tier_outcomes = Counter(
+            "extproc_tier_outcomes", "Finished routed requests per tier", ["tier", "outcome"],
+            registry=r,
+        )
+        self.unavailable = Counter(
+            "extproc_tier_unavailable", "Verdicts moved off an unavailable tier",
+            ["tier", "reason"], registry=r,
         )
         self._decision_children: dict[tuple[str, str], Counter] = {}
         self._status_children: dict[tuple[str, int], Counter] = {}

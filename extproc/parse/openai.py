@@ -118,10 +118,18 @@ def parse_body(
     )
 
 
-def rewrite_model(request: ChatRequest, model: str) -> bytes:
-    """Serialize the body with `model` replaced; every other field is kept."""
+def rewrite_body(request: ChatRequest, model: str | None = None,
+                 include_usage: bool = False) -> bytes:
+    """Serialize the body with `model` replaced and/or `stream_options.include_usage` set;
+    every other field is kept."""
     doc = dict(request.document)
-    doc["model"] = model
+    if model is not None:
+        doc["model"] = model
+    if include_usage:
+        options = doc.get("stream_options")
+        options = dict(options) if isinstance(options, dict) else {}
+        options["include_usage"] = True
+        doc["stream_options"] = options
     return orjson.dumps(doc)
 
 

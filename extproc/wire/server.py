@@ -44,6 +44,11 @@ class ExternalProcessor(external_processor_pb2_grpc.ExternalProcessorServicer): 
             router.metrics.stream_errors.labels("stream").inc()
             log.debug("stream ended with %r", exc)
         finally:
+            try:
+                handler.close()
+            except Exception:
+                router.metrics.stream_errors.labels("close").inc()
+                log.exception("error settling a closed stream")
             self.open_streams -= 1
             router.metrics.streams_active.dec()
 

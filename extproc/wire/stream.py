@@ -28,9 +28,10 @@ from extproc.parse.openai import (
     error_body,
     is_json_content_type,
     parse_body,
-    rewrite_model,
+    rewrite_body,
 )
 from extproc.router import Router
+from extproc.wire.exchange import Exchange
 from extproc.wire.responses import (
     CONTINUE_REQUEST_BODY,
     CONTINUE_REQUEST_HEADERS,
@@ -76,6 +77,7 @@ class StreamHandler:
         "_router",
         "_started",
         "decision",
+        "exchange",
         "headers",
         "observe_only",
     )
@@ -88,6 +90,7 @@ class StreamHandler:
         self._kind: Literal["chat", "completion"] | None = None
         self._started = 0.0
         self.decision: Decision | None = None
+        self.exchange: Exchange | None = None
         self.headers: dict[str, str] = {}
         self.observe_only = False
 
@@ -119,8 +122,17 @@ class StreamHandler:
         if phase == "request_body":
             return self._on_request_body(request.request_body)
         if phase == "response_headers":
-            return self._on_response_headers(request.response_headers)
+            if self.exchange is None:
+                return CONTINUE_RESPONSE_HEADERS
+            return self.exchange.on_response_headers(request.response_headers)
+        if phase == "response_body" and self.exchange is not None:
+            return self.exchange.on_response_body(request.response_body)
         return _CONTINUE[phase]
+
+    def close(self) -> None:
+        """The stream ended (normally or not): settle the exchange's accounting."""
+        if self.exchange is not None:
+            self.exchange.close()
 
     def _fail_open(self, phase: str) -> ProcessingResponse:
         if phase in ("request_headers", "request_body") and self.decision is None:
@@ -194,22 +206,6 @@ class StreamHandler:
             return self._bad(parsed, "request_body")
         return self._decide(parsed, "request_body")
 
-    def _on_response_headers(self, msg: HttpHeaders) -> ProcessingResponse:
-        decision = self.decision
-        if decision is None:
-            return CONTINUE_RESPONSE_HEADERS
-        router = self._router
-        elapsed_ms = (time.monotonic() - self._started) * 1000.0
-        router.latency.observe(decision.tier, elapsed_ms)
-        status = 0
-        for header in msg.headers.headers:
-            if header.key == ":status":
-                value = _header_value(header)
-                status = int(value) if value.isdigit() else 0
-                break
-        router.metrics.count_upstream_status(decision.tier, status)
-        return router.responses.client_headers(decision.tier, decision.reason)
-
     # ---- decision -----------------------------------------------------------------------
 
     def _facts(self, chat: ChatRequest | None) -> RequestFacts:
@@ -237,16 +233,20 @@ class StreamHandler:
                 elapsed * 1000.0,
                 router.config.routing.decision_budget_ms,
             )
-        new_body = None
-        if (
-            chat is not None
-            and router.config.routing.rewrite_model
-            and decision.model
-            and chat.model != decision.model
-        ):
-            new_body = rewrite_model(chat, decision.model)
+        new_body = None if chat is None else self._new_body(chat, decision)
         self._log_decision(decision, signals.facts, elapsed)
         return self._route(decision, phase, new_body)
+
+    def _new_body(self, chat: ChatRequest, decision: Decision) -> bytes | None:
+        """The rewritten body, or None when it stays as sent."""
+        config = self._router.config
+        model = decision.model if config.routing.rewrite_model else None
+        if model == chat.model:
+            model = None
+        include_usage = config.observe.inject_stream_usage and chat.stream
+        if model is None and not include_usage:
+            return None
+        return rewrite_body(chat, model=model, include_usage=include_usage)
 
     def _bad(self, bad: BadRequest, phase: str) -> ProcessingResponse:
         router = self._router
@@ -270,6 +270,7 @@ class StreamHandler:
     ) -> ProcessingResponse:
         self.decision = decision
         self._router.metrics.count_decision(decision.tier, decision.reason)
+        self.exchange = Exchange(self._router, decision, self._started)
         responses = self._router.responses
         if phase == "request_headers":
             return responses.route_on_headers(decision.tier)

@@ -14,7 +14,7 @@ from extproc.parse.openai import (
     error_body,
     is_json_content_type,
     parse_body,
-    rewrite_model,
+    rewrite_body,
 )
 
 LIMIT = 1 << 20
@@ -87,7 +87,7 @@ def test_rewrite_model_keeps_other_fields() -> None:
         LIMIT,
     )
     assert isinstance(parsed, ChatRequest)
-    doc = orjson.loads(rewrite_model(parsed, "big"))
+    doc = orjson.loads(rewrite_body(parsed, model="big"))
     assert doc == {
         "model": "big",
         "messages": [{"role": "user", "content": "x"}],

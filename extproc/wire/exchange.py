@@ -1,0 +1,134 @@
+"""One routed request's outcome, from dispatch to the end of its response.
+
+Created when the router dispatches a request to a tier. It answers the response-side
+messages (headers, body chunks) and records status, time to first byte, SSE time to first
+token and per output token, token usage and cost — into metrics, the latency EMA and the
+tier's health window. Response bytes are only read, never changed.
+"""
+
+from __future__ import annotations
+
+import time
+
+from envoy.service.ext_proc.v3.external_processor_pb2 import (
+    HttpBody,
+    HttpHeaders,
+    ProcessingResponse,
+)
+
+from extproc.decision.model import Decision
+from extproc.observe import JsonObserver, SseObserver, Usage
+from extproc.router import Router
+from extproc.wire.responses import CONTINUE_RESPONSE_BODY
+
+
+def _header_text(header: object) -> str:
+    raw: bytes = header.raw_value  # type: ignore[attr-defined]
+    return raw.decode("latin-1") if raw else header.value  # type: ignore[attr-defined, no-any-return]
+
+
+class Exchange:
+    """Tracks one request sent to `decision.tier`."""
+
+    __slots__ = ("_json", "_router", "_sse", "decision", "finished", "model", "started",
+                 "status", "ttfb_s")
+
+    def __init__(self, router: Router, decision: Decision, started: float) -> None:
+        self._router = router
+        self.decision = decision
+        self.model = decision.model or "-"
+        self.started = started  # time.monotonic() at request headers
+        self.ttfb_s: float | None = None
+        self.status = 0
+        self.finished = False
+        self._sse: SseObserver | None = None
+        self._json: JsonObserver | None = None
+        router.health.on_dispatch(decision.tier)
+
+    def on_response_headers(self, msg: HttpHeaders) -> ProcessingResponse:
+        router = self._router
+        tier = self.decision.tier
+        now = time.monotonic()
+        self.ttfb_s = now - self.started
+        content_type = ""
+        for header in msg.headers.headers:
+            key = header.key
+            if key == ":status":
+                value = _header_text(header)
+                self.status = int(value) if value.isdigit() else 0
+            elif key == "content-type":
+                content_type = _header_text(header).lower()
+        router.latency.observe(tier, self.ttfb_s * 1000.0)
+        router.metrics.count_upstream_status(tier, self.status)
+        router.metrics.ttfb.child(tier, self.model).observe(self.ttfb_s)
+        mode = router.config.observe.response_body
+        is_sse = content_type.startswith("text/event-stream")
+        watch = (
+            200 <= self.status < 300
+            and not msg.end_of_stream
+            and (mode == "all" or (mode == "sse" and is_sse))
+        )
+        if watch:
+            if is_sse:
+                self._sse = SseObserver()
+            else:
+                self._json = JsonObserver(router.config.observe.max_json_bytes)
+        else:
+            self._finish(now, None)
+        return router.responses.client_headers(self.decision.tier, self.decision.reason, watch)
+
+    def on_response_body(self, msg: HttpBody) -> ProcessingResponse:
+        if self.finished:
+            return CONTINUE_RESPONSE_BODY
+        now = time.monotonic()
+        if self._sse is not None:
+            self._sse.feed(msg.body, now)
+        elif self._json is not None:
+            self._json.feed(msg.body)
+        if msg.end_of_stream:
+            self._finish(now, self._usage())
+        return CONTINUE_RESPONSE_BODY
+
+    def _usage(self) -> Usage | None:
+        if self._sse is not None:
+            return self._sse.usage
+        if self._json is not None:
+            return self._json.usage()
+        return None
+
+    def _finish(self, now: float, usage: Usage | None) -> None:
+        self.finished = True
+        router = self._router
+        metrics = router.metrics
+        tier, model = self.decision.tier, self.model
+        duration = now - self.started
+        failed = self.status >= 500 or self.status in router.failure_statuses or self.status == 0
+        router.health.on_finish(tier, not failed, duration * 1000.0)
+        metrics.tier_outcomes.labels(tier, "error" if failed else "ok").inc()
+        metrics.duration.child(tier, model).observe(duration)
+        sse = self._sse
+        if sse is not None and sse.first_token_at is not None:
+            metrics.ttft.child(tier, model).observe(sse.first_token_at - self.started)
+            tokens = usage.completion_tokens if usage and usage.completion_tokens else (
+                sse.content_events
+            )
+            if tokens > 1 and sse.last_token_at is not None:
+                per_token = (sse.last_token_at - sse.first_token_at) / (tokens - 1)
+                metrics.tpot.child(tier, model).observe(per_token)
+        if usage is not None:
+            metrics.tokens.labels(tier, model, "prompt").inc(usage.prompt_tokens)
+            metrics.tokens.labels(tier, model, "completion").inc(usage.completion_tokens)
+            price_in, price_out = router.prices[tier]
+            cost = usage.prompt_tokens * price_in + usage.completion_tokens * price_out
+            if cost:
+                metrics.cost.labels(tier, model).inc(cost)
+
+    def close(self) -> None:
+        """The ext_proc stream ended. Without a finished response it was abandoned
+        (client gone, or Envoy skipped response processing): not the tier's fault."""
+        if not self.finished:
+            self.finished = True
+            if self.ttfb_s is None:
+                self._router.health.on_abandon(self.decision.tier)
+            else:
+                self._finish(time.monotonic(), self._usage())
