@@ -54,6 +54,7 @@ class Router:
             {name: tier.latency_seed_ms for name, tier in config.tiers.items()},
             alpha=config.latency.alpha,
             warmup_samples=config.latency.warmup_samples,
+            recovery_half_life_s=config.latency.recovery_half_life_s,
         )
         self.gpu_poller: NvmlPoller | None = None
         if any(t.gpu.source == "nvml" for t in config.tiers.values()):

@@ -292,6 +292,12 @@ class LatencyConfig(_Strict):
     warmup_samples: int = Field(
         5, ge=0, description="Samples blended with the seed before the EMA is trusted fully."
     )
+    recovery_half_life_s: float | None = Field(
+        30.0,
+        gt=0,
+        description="Without new samples the EMA relaxes toward the seed with this half-life, "
+        "so a tier the SLA rule avoids is tried again. Unset: the EMA stays put.",
+    )
 
 
 class GpuConfig(_Strict):

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
-import time
 from dataclasses import dataclass
 
 import orjson
@@ -93,6 +93,10 @@ class DemoUpstream:
         self.host = host
         self.port = port
         self.requests = 0
+        self.delay_ms = spec.delay_ms
+        self.fail_status = 0  # non-zero: answer completions with this status
+        self._response_id = ""
+        self._created = 0
         self._server: asyncio.Server | None = None
 
     async def start(self) -> int:
@@ -146,6 +150,9 @@ class DemoUpstream:
         if method == "GET" and path in ("/health", "/healthz"):
             await self._json(writer, 200, {"status": "ok", "tier": spec.tier}, info)
             return
+        if path == "/_demo/control":
+            await self._control(writer, method, body, info)
+            return
         if method == "GET" and path == "/v1/models":
             models = {"object": "list", "data": [{"id": spec.model, "object": "model"}]}
             await self._json(writer, 200, models, info)
@@ -164,14 +171,43 @@ class DemoUpstream:
         requested = doc.get("model")
         model = requested if isinstance(requested, str) else spec.model
         info["x-received-model"] = str(model)
-        if spec.delay_ms:
-            await asyncio.sleep(spec.delay_ms / 1000.0)
+        if self.delay_ms:
+            await asyncio.sleep(self.delay_ms / 1000.0)
+        if self.fail_status:
+            await self._json(writer, self.fail_status, {"error": {"message": "demo failure"}}, info)
+            return
+        digest = hashlib.sha1(body).hexdigest()
+        self._response_id = "demo-" + digest[:12]  # same request → same bytes (tests compare)
+        self._created = 1_700_000_000 + int(digest[12:18], 16)
         text = f"Hello from {spec.tier} ({model})."
         chat = path.endswith("/chat/completions")
         if doc.get("stream") is True:
-            await self._sse(writer, model, text, chat, info)
+            options = doc.get("stream_options")
+            usage = isinstance(options, dict) and options.get("include_usage") is True
+            await self._sse(writer, model, text, chat, info, usage)
         else:
             await self._json(writer, 200, self._completion(model, text, chat), info)
+
+    async def _control(
+        self, writer: asyncio.StreamWriter, method: str, body: bytes, info: dict[str, str]
+    ) -> None:
+        """POST {"delay_ms": float, "fail_status": int} changes behaviour; GET shows it."""
+        if method == "POST":
+            try:
+                doc = orjson.loads(body)
+                if "delay_ms" in doc:
+                    self.delay_ms = max(0.0, float(doc["delay_ms"]))
+                if "fail_status" in doc:
+                    self.fail_status = int(doc["fail_status"])
+            except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError):
+                await self._json(writer, 400, {"error": {"message": "bad control body"}}, info)
+                return
+        state = {
+            "delay_ms": self.delay_ms,
+            "fail_status": self.fail_status,
+            "requests": self.requests,
+        }
+        await self._json(writer, 200, state, info)
 
     def _completion(self, model: str, text: str, chat: bool) -> dict[str, object]:
         choice: dict[str, object] = {"index": 0, "finish_reason": "stop"}
@@ -180,9 +216,9 @@ class DemoUpstream:
         else:
             choice["text"] = text
         return {
-            "id": f"demo-{self.requests}",
+            "id": self._response_id,
             "object": "chat.completion" if chat else "text_completion",
-            "created": int(time.time()),
+            "created": self._created,
             "model": model,
             "tier": self.spec.tier,
             "choices": [choice],
@@ -198,7 +234,13 @@ class DemoUpstream:
         await writer.drain()
 
     async def _sse(
-        self, writer: asyncio.StreamWriter, model: str, text: str, chat: bool, info: dict[str, str]
+        self,
+        writer: asyncio.StreamWriter,
+        model: str,
+        text: str,
+        chat: bool,
+        info: dict[str, str],
+        include_usage: bool = False,
     ) -> None:
         head = {
             "content-type": "text/event-stream",
@@ -219,8 +261,9 @@ class DemoUpstream:
             else:
                 choice = {"index": 0, "text": delta}
             event = {
-                "id": f"demo-{self.requests}",
+                "id": self._response_id,
                 "object": "chat.completion.chunk",
+                "created": self._created,
                 "model": model,
                 "tier": self.spec.tier,
                 "choices": [choice],
@@ -228,13 +271,23 @@ class DemoUpstream:
             self._chunk(writer, b"data: " + orjson.dumps(event) + b"\n\n")
             await writer.drain()
         final = {
-            "id": f"demo-{self.requests}",
+            "id": self._response_id,
             "object": "chat.completion.chunk",
+            "created": self._created,
             "model": model,
             "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 8, "total_tokens": 18},
         }
         self._chunk(writer, b"data: " + orjson.dumps(final) + b"\n\n")
+        if include_usage:  # OpenAI sends usage in one more chunk with empty choices
+            usage_chunk = {
+                "id": self._response_id,
+                "object": "chat.completion.chunk",
+                "created": self._created,
+                "model": model,
+                "choices": [],
+                "usage": {"prompt_tokens": 10, "completion_tokens": n, "total_tokens": 10 + n},
+            }
+            self._chunk(writer, b"data: " + orjson.dumps(usage_chunk) + b"\n\n")
         self._chunk(writer, b"data: [DONE]\n\n")
         writer.write(b"0\r\n\r\n")
         await writer.drain()

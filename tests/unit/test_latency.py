@@ -31,3 +31,19 @@ def test_unknown_tier_and_bad_values_ignored() -> None:
     assert tracker.snapshot() == {"a": 1.0}
     with pytest.raises(ValueError):
         LatencyTracker({}, alpha=0)
+
+
+def test_idle_ema_relaxes_toward_seed() -> None:
+    tracker = LatencyTracker({"a": 100.0}, alpha=1.0, warmup_samples=0, recovery_half_life_s=10)
+    tracker.observe("a", 900.0, now=0.0)
+    assert tracker.ema_ms("a", now=0.0) == pytest.approx(900.0)
+    assert tracker.ema_ms("a", now=10.0) == pytest.approx(500.0)  # one half-life
+    assert tracker.ema_ms("a", now=100.0) == pytest.approx(100.0, abs=1.0)
+    tracker.observe("a", 300.0, now=10.0)  # a fresh sample starts from the relaxed value
+    assert tracker.ema_ms("a", now=10.0) == pytest.approx(300.0)
+
+
+def test_no_recovery_keeps_value() -> None:
+    tracker = LatencyTracker({"a": 100.0}, alpha=1.0, warmup_samples=0)
+    tracker.observe("a", 900.0, now=0.0)
+    assert tracker.ema_ms("a", now=1e6) == pytest.approx(900.0)

@@ -380,9 +380,9 @@ async def test_all_endpoints_fail_keeps_last_snapshot_which_goes_stale(
     else:
         await control(server, f"/{failure}")
     started = time.monotonic()
-    bad = await wait_for(scraper, "t", failed, 2.0)
-    expected = {"fail": "HTTP 500", "hang": "timeout", "refused": "Connect"}[failure]
-    assert expected in bad.error
+    expected = {"fail": "HTTP 500", "hang": "timeout", "refused": "ConnectError"}[failure]
+    # (a scrape in flight while the server stops may first see a dropped connection)
+    bad = await wait_for(scraper, "t", lambda x: expected in x.error, 2.0)
     if failure == "hang":
         assert time.monotonic() - started < TIMEOUT + 1.0  # each scrape bounded by timeout_s
     assert bad.endpoints_ok == 0 and bad.scraped_at >= good.scraped_at
@@ -395,7 +395,8 @@ async def test_all_endpoints_fail_keeps_last_snapshot_which_goes_stale(
     assert stale.scraped_at == bad.scraped_at
     assert scraper.scrape_errors["t"] >= 2
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1  # logged once per state change, not per cycle
+    # logged once per state change, not once per cycle (refused may log a dropped connection)
+    assert 1 <= len(warnings) <= (2 if failure == "refused" else 1)
     if failure != "refused":
         await control(server, "/ok")
         await wait_for(scraper, "t", fresh, 2.0)
