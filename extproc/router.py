@@ -21,6 +21,7 @@ from extproc.decision.pipeline import DecisionPipeline, build_pipeline
 from extproc.decision.signals import NO_GPU, BackendState, GpuView, ScrapedGpuView, TierGpuView
 from extproc.observability.logs import DecisionLog
 from extproc.observability.metrics import RouterMetrics
+from extproc.observability.state_metrics import TierStateCollector
 from extproc.signals.complexity import ComplexityScorer
 from extproc.signals.gpu import UNKNOWN_SNAPSHOT, GpuSnapshot, NvmlPoller
 from extproc.signals.latency import LatencyTracker
@@ -119,6 +120,7 @@ class Router:
             for name, t in config.tiers.items()
         }
         self._background: list[asyncio.Task[None]] = []
+        self.metrics.registry.register(TierStateCollector(self))
         self.pipeline: DecisionPipeline = build_pipeline(config)
         self.responses = ResponseBook(config.routing.header, config.routing.response_headers)
         self.api_paths: dict[str, Literal["chat", "completion"]] = {

@@ -98,6 +98,7 @@ class DemoUpstream:
         self._response_id = ""
         self._created = 0
         self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> int:
         self._server = await asyncio.start_server(self._serve, self.host, self.port, limit=MAX_BODY)
@@ -105,12 +106,16 @@ class DemoUpstream:
         return self.port
 
     async def stop(self) -> None:
+        """Stop listening and close open keep-alive connections (like a server going away)."""
+        for writer in list(self._connections):
+            writer.close()
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._connections.add(writer)
         try:
             while True:
                 try:
@@ -128,6 +133,7 @@ class DemoUpstream:
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
+            self._connections.discard(writer)
             with contextlib.suppress(Exception):
                 writer.close()
 

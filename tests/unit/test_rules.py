@@ -111,3 +111,35 @@ def test_latency_sla_rule() -> None:
     assert decide(router) == ("tier_high", "sla_exceeded")
     router.latency.observe("tier_low", 50.0)
     assert decide(router) == ("tier_low", "complexity_low")
+
+
+def test_latency_sla_p95_needs_samples_then_decides() -> None:
+    router = Router(parse_config({
+        "routing": {"rules": [
+            {"type": "latency_sla", "tier": "tier_low", "fallback": "tier_high",
+             "max_ms": 200, "stat": "p95", "min_samples": 10},
+            {"type": "complexity"},
+        ]},
+    }))
+    for _ in range(9):
+        router.health.on_dispatch("tier_low")
+        router.health.on_finish("tier_low", True, 1000.0)
+    router.health.snapshot_all()
+    assert decide(router) == ("tier_low", "complexity_low")  # 9 < min_samples: abstain
+    router.health.on_dispatch("tier_low")
+    router.health.on_finish("tier_low", True, 1000.0)
+    router.health.snapshot_all()
+    assert decide(router) == ("tier_high", "sla_p95")
+
+
+def test_circuit_open_moves_verdict_to_fallback() -> None:
+    router = Router(parse_config({
+        "health": {"circuit": {"consecutive_failures": 1}},
+        "tiers": {"tier_low": {"cluster": "tier_low", "fallback": "tier_high"},
+                  "tier_high": {"cluster": "tier_high"}},
+    }))
+    router.health.on_dispatch("tier_low")
+    router.health.on_finish("tier_low", False, 10.0)
+    assert decide(router) == ("tier_high", "circuit_open")
+    router.health.tiers["tier_high"].circuit.force_open()
+    assert decide(router) == ("tier_low", "complexity_low")  # nothing available: keep it

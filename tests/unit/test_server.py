@@ -120,3 +120,16 @@ async def test_admin_endpoints() -> None:
             assert (await client.get("/nope")).status_code == 404
     finally:
         admin.stop()
+
+
+async def test_tier_state_gauges_exported() -> None:
+    from prometheus_client import generate_latest
+
+    router = Router(parse_config({"health": {"circuit": {"consecutive_failures": 1}}}))
+    router.health.on_dispatch("tier_high")
+    router.health.on_finish("tier_high", False, 5.0)
+    router.refresh_state()
+    text = generate_latest(router.metrics.registry).decode()
+    assert 'extproc_circuit_state{state="open",tier="tier_high"} 1.0' in text
+    assert 'extproc_tier_error_rate{tier="tier_high"} 1.0' in text
+    assert 'extproc_tier_in_flight{tier="tier_low"} 0.0' in text
