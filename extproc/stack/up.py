@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -17,7 +18,27 @@ from pathlib import Path
 from extproc.stack.envoy import DEFAULT_TEMPLATE, envoy_binary, render_envoy
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port that is free now, chosen below the kernel's ephemeral range when possible, so
+    an outgoing connection cannot take it between this call and the server's bind."""
+    low, _ = _ephemeral_range()
+    candidates = list(range(max(1025, low - 12000), low)) if low > 2025 else []
+    random.shuffle(candidates)
+    for port in candidates[:200]:
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
@@ -34,7 +55,12 @@ class StackPorts:
 
     @classmethod
     def free(cls) -> StackPorts:
-        return cls(*(free_port() for _ in range(6)))
+        ports: list[int] = []
+        while len(ports) < 6:
+            port = free_port()
+            if port not in ports:
+                ports.append(port)
+        return cls(*ports)
 
 
 @dataclass
