@@ -334,10 +334,11 @@ class ObserveConfig(_Strict):
     """Response observation in full mode."""
 
     response_body: Literal["all", "sse", "off"] = Field(
-        "all",
+        "sse",
         description="Which response bodies the router reads (switched on per response with "
-        "mode_override, passed through unchanged): 'all' (JSON usage + SSE timings), 'sse' "
-        "(streams only), 'off' (headers only: status and time to first byte).",
+        "mode_override, passed through unchanged): 'sse' (streams: TTFT, TPOT, usage chunk), "
+        "'all' (also JSON bodies, for their usage: one more ext_proc message per response), "
+        "'off' (headers only: status and time to first byte).",
     )
     max_json_bytes: int = Field(
         1024 * 1024, ge=1024, description="JSON response bytes kept to read `usage`."

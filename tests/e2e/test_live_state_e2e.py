@@ -132,7 +132,7 @@ def test_sse_stream_byte_identical_and_observed(stack: Stack) -> None:
 
 def test_usage_and_cost_recorded_from_json_and_sse(tmp_path: Path) -> None:
     config = {
-        "observe": {"inject_stream_usage": True},
+        "observe": {"inject_stream_usage": True, "response_body": "all"},
         "tiers": {
             "tier_low": {
                 "cluster": "tier_low",
