@@ -144,6 +144,25 @@ def envoy_counters(admin_port: int) -> dict[str, int]:
     return out
 
 
+ROUTER_TIMERS = re.compile(
+    r'^extproc_(phase|decision)_seconds_sum(?:\{phase="(\w+)"\})? ([0-9.e+-]+)$', re.M
+)
+
+
+def router_timers(scenario: Scenario) -> dict[str, float]:
+    """The router's own time per phase (its /metrics histograms' sums), in seconds."""
+    if not scenario.name.startswith("routed"):
+        return {}
+    url = f"http://127.0.0.1:{scenario.stack.ports.router_admin}/metrics"
+    try:
+        _, _, text = http(url)
+    except OSError:
+        return {}
+    return {
+        (phase or kind): float(value) for kind, phase, value in ROUTER_TIMERS.findall(text.decode())
+    }
+
+
 def command_output(argv: list[str]) -> str:
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
@@ -636,6 +655,7 @@ def run_cell(
     pids = {**scenario.pids(), "upstream_envoy": bench.upstream.procs["envoy"].pid}
     quiet_wait_s, busy_before_pct = wait_for_quiet(bench.args.quiet_wait)
     stats_before = envoy_counters(scenario.admin_port)
+    timers_before = router_timers(scenario)
     cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     (busy_before, steal_before), loadgen_before = machine_cpu_seconds(), children_cpu_seconds()
     self_before = time.process_time()
@@ -649,6 +669,7 @@ def run_cell(
     ours = sum(cpu_after[n] - cpu_before[n] for n in pids) + loadgen_cpu
     ncpu = len(os.sched_getaffinity(0))
     stats_after = envoy_counters(scenario.admin_port)
+    timers_after = router_timers(scenario)
     for name, proc in scenario.stack.procs.items():
         if proc.poll() is not None:
             raise RuntimeError(f"{scenario.name}: {name} exited: {scenario.stack.tail(name)}")
@@ -688,6 +709,14 @@ def run_cell(
         + delta.get("cluster.tier_high.upstream_cx_total", 0),
         "extproc_trouble": {k: v for k, v in trouble.items() if v},
         "cpu_us_per_req": cpu_us,
+        # Routed only: wall time inside the router's handler per request, from its own
+        # metrics (all message phases; "decision" is part of request_body). The rest of the
+        # router's CPU is gRPC, asyncio and protobuf: the wire.
+        "router_handler_us_per_req": {
+            k: round((v - timers_before.get(k, 0.0)) * 1e6 / max(1, requests), 1)
+            for k, v in timers_after.items()
+            if v - timers_before.get(k, 0.0) > 0
+        },
         # Machine CPU busy during the cell, and the part no process of this benchmark used
         # (other work on the host): a high figure means a noisy cell.
         "machine_busy_pct": round(100 * busy / (wall * ncpu), 1),
@@ -742,6 +771,14 @@ def summarize(
                 "steal_pct_max": max(c["steal_pct"] for c in mine),
             }
             best_rps[name] = row["rps_best"]
+            handler = [
+                sum(v for k, v in c["router_handler_us_per_req"].items() if k != "decision")
+                for c in mine
+                if c["router_handler_us_per_req"]
+            ]
+            row["router_handler_us_per_req"] = (
+                round(statistics.median(handler), 1) if handler else None
+            )
             for proc in ("extproc", "front_envoy", "upstream_envoy"):
                 vals = [c["cpu_us_per_req"][proc] for c in mine if proc in c["cpu_us_per_req"]]
                 row[f"{proc}_cpu_us_per_req"] = round(statistics.median(vals), 1) if vals else None
@@ -793,7 +830,7 @@ def best_table(rows: list[dict[str, Any]]) -> str:
     """Markdown table of the least-disturbed round of each cell."""
     head = (
         "| scenario | c | best p50 ms | best req/s | vs direct | vs trivial | vs trivial-2msg "
-        "| lowest ext_proc CPU µs/req | other CPU % (median) |"
+        "| lowest ext_proc CPU µs/req | router handler µs/req | other CPU % (median) |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
@@ -803,6 +840,7 @@ def best_table(rows: list[dict[str, Any]]) -> str:
             f"| {fmt(r.get('rps_best_vs_trivial'), '.0%')} "
             f"| {fmt(r.get('rps_best_vs_trivial-2msg'), '.0%')} "
             f"| {fmt(r.get('extproc_cpu_us_per_req_best'), '.0f')} "
+            f"| {fmt(r.get('router_handler_us_per_req'), '.0f')} "
             f"| {r['other_cpu_pct_median']:.0f} |"
         )
     return "\n".join(lines)

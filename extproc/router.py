@@ -18,6 +18,7 @@ from typing import Literal
 
 from extproc.config.model import ComplexityRule, RouterConfig
 from extproc.decision.pipeline import DecisionPipeline, build_pipeline
+from extproc.decision.rules import LearningRule
 from extproc.decision.signals import NO_GPU, BackendState, GpuView, ScrapedGpuView, TierGpuView
 from extproc.observability.logs import DecisionLog
 from extproc.observability.metrics import RouterMetrics
@@ -28,6 +29,7 @@ from extproc.signals.latency import LatencyTracker
 from extproc.signals.scrape import BackendLoad, MetricsScraper
 from extproc.state.active_check import ActiveHealthChecker
 from extproc.state.circuit import CircuitSettings
+from extproc.state.feedback import DecisionMemory
 from extproc.state.health import HealthBook
 from extproc.state.report import TierReport
 from extproc.state.shared import SharedState, merge_reports
@@ -123,6 +125,13 @@ class Router:
         self.metrics.registry.register(TierStateCollector(self))
         self.pipeline: DecisionPipeline = build_pipeline(config)
         self.responses = ResponseBook(config.routing.header, config.routing.response_headers)
+        self.learners: dict[str, LearningRule] = {
+            rule.name: rule
+            for rule in self.pipeline.rules
+            if getattr(rule, "learns", False) and isinstance(rule, LearningRule)
+        }
+        self.decisions = DecisionMemory(max_entries=config.feedback.max_entries,
+                                        ttl_s=config.feedback.ttl_s)
         self.api_paths: dict[str, Literal["chat", "completion"]] = {
             path: (
                 "completion"
@@ -142,6 +151,7 @@ class Router:
                 "x-request-id",
                 config.routing.header,
                 config.routing.trusted_override_header,
+                *(h for rule in self.pipeline.rules for h in getattr(rule, "headers", ())),
             )
             if h
         )

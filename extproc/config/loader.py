@@ -49,8 +49,10 @@ def interpolate_env(text: str, env: Mapping[str, str] | None = None) -> str:
 def _format_validation_error(exc: ValidationError) -> list[str]:
     problems = []
     for err in exc.errors(include_url=False):
-        path = ".".join(str(part) for part in err["loc"]) or "<root>"
-        problems.append(f"{path}: {err['msg']}")
+        message = str(err["msg"]).removeprefix("Value error, ")
+        path = ".".join(str(part) for part in err["loc"])
+        # cross-field checks run on the whole model and name their key path themselves
+        problems.append(f"{path}: {message}" if path else message)
     return problems
 
 

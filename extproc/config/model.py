@@ -12,6 +12,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from extproc.config.policies import (
+    BanditRule,
+    CanaryRule,
+    RankRule,
+    ScoreRule,
+    SplitRule,
+    StickyAbRule,
+)
+
 _HEADER_NAME = re.compile(r"^[a-z0-9][a-z0-9\-_]*$")
 _LISTEN = re.compile(r"^[^\s:]+:\d{1,5}$")
 
@@ -233,7 +242,18 @@ class CustomRule(_Strict):
 
 
 RuleConfig = Annotated[
-    OverrideRule | ComplexityRule | VramRule | LatencySlaRule | LoadRule | CustomRule,
+    OverrideRule
+    | ComplexityRule
+    | VramRule
+    | LatencySlaRule
+    | LoadRule
+    | SplitRule
+    | CanaryRule
+    | StickyAbRule
+    | RankRule
+    | ScoreRule
+    | BanditRule
+    | CustomRule,
     Field(discriminator="type"),
 ]
 
@@ -370,6 +390,13 @@ class SharedStateConfig(_Strict):
     replica_id: str | None = Field(None, description="Defaults to hostname-pid.")
 
 
+class FeedbackConfig(_Strict):
+    """Memory of recent decisions for explicit feedback (ReportFeedback) and Explain."""
+
+    max_entries: int = Field(100_000, ge=1, description="Decisions remembered (LRU).")
+    ttl_s: float = Field(3600.0, gt=0, description="Feedback older than this is refused.")
+
+
 class LoggingConfig(_Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     decisions: bool = Field(True, description="One JSON log line per decision.")
@@ -395,6 +422,7 @@ class RouterConfig(_Strict):
     observe: ObserveConfig = Field(default_factory=ObserveConfig)  # type: ignore[arg-type]
     scrape: ScrapeConfig = Field(default_factory=ScrapeConfig)  # type: ignore[arg-type]
     shared_state: SharedStateConfig = Field(default_factory=SharedStateConfig)  # type: ignore[arg-type]
+    feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)  # type: ignore[arg-type]
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     @model_validator(mode="after")
@@ -421,6 +449,20 @@ class RouterConfig(_Strict):
             elif isinstance(rule, VramRule | LatencySlaRule | LoadRule):
                 need(rule.tier, f"{where}.tier")
                 need(rule.fallback, f"{where}.fallback")
+            elif isinstance(rule, SplitRule):
+                for name in rule.weights:
+                    need(name, f"{where}.weights")
+            elif isinstance(rule, CanaryRule):
+                need(rule.tier, f"{where}.tier")
+            elif isinstance(rule, StickyAbRule):
+                for arm, spec in rule.arms.items():
+                    need(spec.tier, f"{where}.arms.{arm}.tier")
+            elif isinstance(rule, RankRule | ScoreRule):
+                for name in rule.profiles:
+                    need(name, f"{where}.profiles")
+            elif isinstance(rule, BanditRule):
+                for name in rule.tiers:
+                    need(name, f"{where}.tiers")
         if self.request.max_body_bytes + 64 * 1024 > self.server.max_message_bytes:
             raise ValueError(
                 "server.max_message_bytes must exceed request.max_body_bytes by at least 64 KiB "

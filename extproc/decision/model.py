@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from extproc.parse.openai import ChatRequest
 
@@ -16,6 +17,7 @@ class RequestFacts:
     request_id: str
     override: str | None = None  # value of the trusted override header, if configured
     chat: ChatRequest | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)  # only headers rules asked for
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +26,8 @@ class Verdict:
 
     tier: str
     reason: str
+    arm: str | None = None  # experiment arm (A/B, canary, bandit), reported to the client
+    features: tuple[float, ...] | None = None  # context a learning policy needs back
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,3 +40,14 @@ class Decision:
     rule: str  # name of the rule that decided, or "default" / "fallback"
     reason: str  # reason code
     score: float | None = None  # complexity score, when it was computed
+    arm: str | None = None
+    features: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the router saw of a finished request (fed to learning policies)."""
+
+    ok: bool
+    latency_ms: float
+    cost: float

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 from extproc.config.model import RouterConfig
 from extproc.decision.model import Decision, Verdict
-from extproc.decision.rules import Rule, build_rule
+from extproc.decision.registry import build_rules
+from extproc.decision.rules import Rule
 from extproc.decision.signals import Signals
 
 log = logging.getLogger("extproc.decision")
@@ -47,7 +48,10 @@ class DecisionPipeline:
     def decision_for(self, verdict: Verdict, rule: str, signals: Signals | None) -> Decision:
         cluster, model = self._tiers[verdict.tier]
         score = None if signals is None else signals.computed_score
-        return Decision(verdict.tier, cluster, model, rule, verdict.reason, score)
+        return Decision(
+            verdict.tier, cluster, model, rule, verdict.reason, score, verdict.arm,
+            verdict.features,
+        )
 
     def default(self, reason: str, signals: Signals | None = None) -> Decision:
         return self.decision_for(Verdict(self.default_tier, reason), "default", signals)
@@ -78,12 +82,10 @@ class DecisionPipeline:
             self.moved_off[key] = self.moved_off.get(key, 0) + 1
         for tier in self._fallbacks[verdict.tier]:
             if health.available(tier) is None:
-                return self.decision_for(Verdict(tier, why), "availability", signals)
+                moved = Verdict(tier, why, verdict.arm, verdict.features)
+                return self.decision_for(moved, "availability", signals)
         return self.decision_for(verdict, rule, signals)
 
 
 def build_pipeline(config: RouterConfig) -> DecisionPipeline:
-    tiers = frozenset(config.tiers)
-    sla = {name: t.sla_ms for name, t in config.tiers.items()}
-    rules = [build_rule(rule_cfg, tiers, sla) for rule_cfg in config.routing.rules]
-    return DecisionPipeline(rules, config)
+    return DecisionPipeline(build_rules(config), config)

@@ -16,11 +16,9 @@ from extproc.config.model import (
     CustomRule,
     LatencySlaRule,
     LoadRule,
-    OverrideRule,
-    RuleConfig,
     VramRule,
 )
-from extproc.decision.model import Verdict
+from extproc.decision.model import Decision, Outcome, Verdict
 from extproc.decision.signals import Signals
 from extproc.signals.complexity import DEFAULT_THRESHOLD
 
@@ -32,6 +30,17 @@ class Rule(Protocol):
     name: str
 
     def evaluate(self, signals: Signals) -> Verdict | None: ...
+
+
+@runtime_checkable
+class LearningRule(Rule, Protocol):
+    """A rule that learns from outcomes: `learns = True`, `reward_for`, `learn`."""
+
+    learns: bool
+
+    def reward_for(self, outcome: Outcome) -> float: ...
+
+    def learn(self, decision: Decision, reward: float) -> None: ...
 
 
 class OverrideTierRule:
@@ -182,18 +191,3 @@ def load_custom_rule(cfg: CustomRule, tiers: frozenset[str]) -> Rule:
         raise ValueError(f"custom rule {cfg.name!r}: {cfg.import_path} has no evaluate()")
     rule.name = cfg.name
     return rule  # type: ignore[no-any-return]
-
-
-def build_rule(cfg: RuleConfig, tiers: frozenset[str], sla_ms: dict[str, float | None]) -> Rule:
-    """Config entry → rule object."""
-    if isinstance(cfg, OverrideRule):
-        return OverrideTierRule(tiers)
-    if isinstance(cfg, ComplexityRule):
-        return ComplexityThresholdRule(cfg)
-    if isinstance(cfg, VramRule):
-        return VramHeadroomRule(cfg)
-    if isinstance(cfg, LatencySlaRule):
-        return LatencySlaRuleImpl(cfg, sla_ms.get(cfg.tier))
-    if isinstance(cfg, LoadRule):
-        return SaturationRule(cfg)
-    return load_custom_rule(cfg, tiers)

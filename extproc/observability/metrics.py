@@ -107,15 +107,25 @@ class RouterMetrics:
         families = {
             "ttfb": LoopHistogramFamily(
                 "extproc_upstream_ttfb_seconds",
-                "Request headers to upstream response headers", ("tier", "model"), slow),
+                "Request headers to upstream response headers",
+                ("tier", "model"),
+                slow,
+            ),
             "duration": LoopHistogramFamily(
                 "extproc_request_duration_seconds",
-                "Request headers to end of response", ("tier", "model"), slow),
+                "Request headers to end of response",
+                ("tier", "model"),
+                slow,
+            ),
             "ttft": LoopHistogramFamily(
-                "extproc_ttft_seconds", "Time to first SSE token", ("tier", "model"), slow),
+                "extproc_ttft_seconds", "Time to first SSE token", ("tier", "model"), slow
+            ),
             "tpot": LoopHistogramFamily(
-                "extproc_tpot_seconds", "Time per output token after the first (SSE)",
-                ("tier", "model"), per_token),
+                "extproc_tpot_seconds",
+                "Time per output token after the first (SSE)",
+                ("tier", "model"),
+                per_token,
+            ),
         }
         for family in families.values():
             r.register(family)
@@ -124,21 +134,36 @@ class RouterMetrics:
         self.ttft = families["ttft"]
         self.tpot = families["tpot"]
         self.tokens = Counter(
-            "extproc_tokens", "Tokens reported by upstream usage", ["tier", "model", "kind"],
+            "extproc_tokens",
+            "Tokens reported by upstream usage",
+            ["tier", "model", "kind"],
             registry=r,
         )
         self.cost = Counter(
-            "extproc_cost", "Cost from usage and tier prices (price units)", ["tier", "model"],
+            "extproc_cost",
+            "Cost from usage and tier prices (price units)",
+            ["tier", "model"],
             registry=r,
         )
         self.tier_outcomes = Counter(
-            "extproc_tier_outcomes", "Finished routed requests per tier", ["tier", "outcome"],
+            "extproc_tier_outcomes",
+            "Finished routed requests per tier",
+            ["tier", "outcome"],
             registry=r,
         )
         self.unavailable = Counter(
-            "extproc_tier_unavailable", "Verdicts moved off an unavailable tier",
-            ["tier", "reason"], registry=r,
+            "extproc_tier_unavailable",
+            "Verdicts moved off an unavailable tier",
+            ["tier", "reason"],
+            registry=r,
         )
+        self.arms = Counter(
+            "extproc_experiment_assignments",
+            "Requests per experiment arm (A/B, canary, bandit)",
+            ["rule", "arm"],
+            registry=r,
+        )
+        self._arm_children: dict[tuple[str, str], Counter] = {}
         self._decision_children: dict[tuple[str, str], Counter] = {}
         self._status_children: dict[tuple[str, int], Counter] = {}
 
@@ -151,6 +176,15 @@ class RouterMetrics:
             else:
                 child = self.decisions.labels(tier, reason)
                 self._decision_children[key] = child
+        child.inc()
+
+    def count_arm(self, rule: str, arm: str) -> None:
+        key = (rule, arm)
+        child = self._arm_children.get(key)
+        if child is None:
+            child = self.arms.labels(rule, arm)
+            if len(self._arm_children) < 1024:
+                self._arm_children[key] = child
         child.inc()
 
     def count_upstream_status(self, tier: str, status: int) -> None:

@@ -16,7 +16,7 @@ from envoy.service.ext_proc.v3.external_processor_pb2 import (
     ProcessingResponse,
 )
 
-from extproc.decision.model import Decision
+from extproc.decision.model import Decision, Outcome
 from extproc.observe import JsonObserver, SseObserver, Usage
 from extproc.router import Router
 from extproc.wire.responses import CONTINUE_RESPONSE_BODY
@@ -30,8 +30,17 @@ def _header_text(header: object) -> str:
 class Exchange:
     """Tracks one request sent to `decision.tier`."""
 
-    __slots__ = ("_json", "_router", "_sse", "decision", "finished", "model", "started",
-                 "status", "ttfb_s")
+    __slots__ = (
+        "_json",
+        "_router",
+        "_sse",
+        "decision",
+        "finished",
+        "model",
+        "started",
+        "status",
+        "ttfb_s",
+    )
 
     def __init__(self, router: Router, decision: Decision, started: float) -> None:
         self._router = router
@@ -75,7 +84,8 @@ class Exchange:
                 self._json = JsonObserver(router.config.observe.max_json_bytes)
         else:
             self._finish(now, None)
-        return router.responses.client_headers(self.decision.tier, self.decision.reason, watch)
+        decision = self.decision
+        return router.responses.client_headers(decision.tier, decision.reason, watch, decision.arm)
 
     def on_response_body(self, msg: HttpBody) -> ProcessingResponse:
         if self.finished:
@@ -109,8 +119,10 @@ class Exchange:
         sse = self._sse
         if sse is not None and sse.first_token_at is not None:
             metrics.ttft.child(tier, model).observe(sse.first_token_at - self.started)
-            tokens = usage.completion_tokens if usage and usage.completion_tokens else (
-                sse.content_events
+            tokens = (
+                usage.completion_tokens
+                if usage and usage.completion_tokens
+                else (sse.content_events)
             )
             if tokens > 1 and sse.last_token_at is not None:
                 per_token = (sse.last_token_at - sse.first_token_at) / (tokens - 1)
@@ -122,6 +134,14 @@ class Exchange:
             cost = usage.prompt_tokens * price_in + usage.completion_tokens * price_out
             if cost:
                 metrics.cost.labels(tier, model).inc(cost)
+        learner = router.learners.get(self.decision.rule)
+        if learner is not None:
+            cost = 0.0
+            if usage is not None:
+                price_in, price_out = router.prices[tier]
+                cost = usage.prompt_tokens * price_in + usage.completion_tokens * price_out
+            outcome = Outcome(ok=not failed, latency_ms=duration * 1000.0, cost=cost)
+            learner.learn(self.decision, learner.reward_for(outcome))
 
     def close(self) -> None:
         """The ext_proc stream ended. Without a finished response it was abandoned

@@ -65,7 +65,7 @@ class ResponseBook:
         )
         self._route_body: dict[str, ProcessingResponse] = {}
         self._route_headers: dict[str, ProcessingResponse] = {}
-        self._client_headers: dict[tuple[str, str, bool], ProcessingResponse] = {}
+        self._client_headers: dict[tuple[str, str, bool, str | None], ProcessingResponse] = {}
 
     def _route_common(self, tier: str) -> CommonResponse:
         return CommonResponse(
@@ -111,17 +111,20 @@ class ResponseBook:
             )
         )
 
-    def client_headers(self, tier: str, reason: str, read_body: bool) -> ProcessingResponse:
+    def client_headers(
+        self, tier: str, reason: str, read_body: bool, arm: str | None = None
+    ) -> ProcessingResponse:
         """Response-headers answer: show the decision to the client (if configured) and,
         with `read_body`, ask Envoy to stream the response body to the router (unchanged)."""
-        key = (tier, reason, read_body)
+        key = (tier, reason, read_body, arm)
         response = self._client_headers.get(key)
         if response is None:
             response = ProcessingResponse(response_headers=HeadersResponse())
             if self.add_response_headers:
-                response.response_headers.response.header_mutation.set_headers.extend(
-                    [_set("x-route-tier", tier), _set("x-route-reason", reason)]
-                )
+                headers = [_set("x-route-tier", tier), _set("x-route-reason", reason)]
+                if arm is not None:
+                    headers.append(_set("x-route-arm", arm))
+                response.response_headers.response.header_mutation.set_headers.extend(headers)
             if read_body:
                 response.mode_override.response_body_mode = ProcessingMode.STREAMED
             if len(self._client_headers) < self.MAX_CACHED:

@@ -217,6 +217,7 @@ class StreamHandler:
             request_id=headers.get("x-request-id", ""),
             override=headers.get(override_header) if override_header else None,
             chat=chat,
+            headers=headers,
         )
 
     def _decide(self, chat: ChatRequest | None, phase: str) -> ProcessingResponse:
@@ -269,8 +270,14 @@ class StreamHandler:
         self, decision: Decision, phase: str, new_body: bytes | None = None
     ) -> ProcessingResponse:
         self.decision = decision
-        self._router.metrics.count_decision(decision.tier, decision.reason)
-        self.exchange = Exchange(self._router, decision, self._started)
+        router = self._router
+        router.metrics.count_decision(decision.tier, decision.reason)
+        request_id = self.headers.get("x-request-id", "")
+        if decision.arm is not None:
+            router.metrics.count_arm(decision.rule, decision.arm)
+            if decision.rule in router.learners:
+                router.decisions.remember(request_id, decision)
+        self.exchange = Exchange(router, decision, self._started)
         responses = self._router.responses
         if phase == "request_headers":
             return responses.route_on_headers(decision.tier)
