@@ -6,6 +6,7 @@ import random
 from collections import Counter
 from typing import Any
 
+import orjson
 import pytest
 
 from extproc.config import parse_config
@@ -24,7 +25,7 @@ def make_router(rules: list[dict[str, Any]], **extra: Any) -> Router:
 
 
 def chat(text: str) -> ChatRequest:
-    body = ('{"messages":[{"role":"user","content":"%s"}]}' % text).encode()
+    body = orjson.dumps({"messages": [{"role": "user", "content": text}]})
     parsed = parse_body(body, "chat", 1 << 20)
     assert isinstance(parsed, ChatRequest)
     return parsed
@@ -138,10 +139,8 @@ def test_score_policy_matches_formula() -> None:
 
 def _synthetic_reward(tier: str, hard: bool, rng: random.Random) -> float:
     """tier_high is better for hard prompts, tier_low for easy ones (cheaper, good enough)."""
-    if hard:
-        mean = 0.85 if tier == "tier_high" else 0.35
-    else:
-        mean = 0.80 if tier == "tier_low" else 0.55
+    best = "tier_high" if hard else "tier_low"
+    mean = (0.85 if hard else 0.80) if tier == best else (0.35 if hard else 0.55)
     return 1.0 if rng.random() < mean else 0.0
 
 
