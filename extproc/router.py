@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import logging
 import os
 import socket
@@ -43,6 +44,7 @@ class Router:
 
     def __init__(self, config: RouterConfig, metrics: RouterMetrics | None = None) -> None:
         self.config = config
+        self.version = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:12]
         self.metrics = metrics or RouterMetrics()
         weights = next(
             (

@@ -164,6 +164,12 @@ class RouterMetrics:
             registry=r,
         )
         self._arm_children: dict[tuple[str, str], Counter] = {}
+        self.feedback = Counter(
+            "extproc_feedback", "ReportFeedback calls by result", ["result"], registry=r
+        )
+        self.reloads = Counter(
+            "extproc_config_reloads", "Config reloads by result", ["result"], registry=r
+        )
         self._decision_children: dict[tuple[str, str], Counter] = {}
         self._status_children: dict[tuple[str, int], Counter] = {}
 

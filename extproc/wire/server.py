@@ -10,12 +10,15 @@ import grpc
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from extproc.api.v1 import control_pb2_grpc
 from extproc.router import Router
+from extproc.wire.control import ControlService
 from extproc.wire.stream import StreamHandler
 
 log = logging.getLogger("extproc.server")
 
 EXT_PROC_SERVICE = "envoy.service.ext_proc.v3.ExternalProcessor"
+CONTROL_SERVICE = "extproc.api.v1.RouterControl"
 
 
 class ExternalProcessor(external_processor_pb2_grpc.ExternalProcessorServicer):  # type: ignore[misc]
@@ -74,6 +77,9 @@ class RouterServer:
         external_processor_pb2_grpc.add_ExternalProcessorServicer_to_server(
             self.processor, self.server
         )
+        control_pb2_grpc.add_RouterControlServicer_to_server(  # type: ignore[no-untyped-call]
+            ControlService(lambda: self.processor.router), self.server
+        )
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.port = 0
@@ -84,7 +90,7 @@ class RouterServer:
         if self.port == 0:
             raise OSError(f"cannot listen on {self.listen}")
         await self.server.start()
-        for service in ("", EXT_PROC_SERVICE):
+        for service in ("", EXT_PROC_SERVICE, CONTROL_SERVICE):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         self.ready = True
         log.info("ext_proc server listening on %s (port %d)", self.listen, self.port)
