@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from extproc.config import ConfigError, RouterConfig, load_config
+from extproc.config.loader import with_server_overrides
 
 
 def _load(path: str | None) -> RouterConfig:
@@ -26,17 +27,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from extproc.observability.logs import setup_logging
     from extproc.serve import run
 
-    config = _load(args.config)
     updates = {}
     if args.listen:
         updates["listen"] = args.listen
     if args.admin_listen:
         updates["admin_listen"] = args.admin_listen
-    if updates:
-        server = config.server.model_validate({**config.server.model_dump(), **updates})
-        config = config.model_copy(update={"server": server})
+    config = with_server_overrides(_load(args.config), updates)
     setup_logging(args.log_level or config.logging.level)
-    run(config)
+    run(config, config_path=args.config, server_overrides=updates)
     return 0
 
 

@@ -17,6 +17,8 @@ import time
 from collections.abc import Mapping
 from typing import Literal
 
+from prometheus_client.registry import Collector
+
 from extproc.config.model import ComplexityRule, RouterConfig
 from extproc.decision.pipeline import DecisionPipeline, build_pipeline
 from extproc.decision.rules import LearningRule
@@ -46,6 +48,7 @@ class Router:
         self.config = config
         self.version = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:12]
         self.metrics = metrics or RouterMetrics()
+        self._collectors: list[Collector] = []
         weights = next(
             (
                 r.weights
@@ -124,7 +127,9 @@ class Router:
             for name, t in config.tiers.items()
         }
         self._background: list[asyncio.Task[None]] = []
-        self.metrics.registry.register(TierStateCollector(self))
+        state_collector = TierStateCollector(self)
+        self.metrics.registry.register(state_collector)
+        self._collectors.append(state_collector)
         self.pipeline: DecisionPipeline = build_pipeline(config)
         self.responses = ResponseBook(config.routing.header, config.routing.response_headers)
         self.learners: dict[str, LearningRule] = {
@@ -157,10 +162,42 @@ class Router:
             )
             if h
         )
-        self.metrics.watch_state(self.latency, self.gpu_snapshot)
+        self._collectors.append(self.metrics.watch_state(self.latency, self.gpu_snapshot))
         self.decision_log: DecisionLog | None = (
             DecisionLog() if config.logging.decisions and config.logging.level != "error" else None
         )
+
+    def attach_metrics(self) -> None:
+        """Register the scrape-time collectors again (a replacement failed to build)."""
+        self._collectors = [
+            self.metrics.watch_state(self.latency, self.gpu_snapshot),
+            TierStateCollector(self),
+        ]
+        self.metrics.registry.register(self._collectors[1])
+
+    def detach_metrics(self) -> None:
+        """Unregister this router's scrape-time collectors (before a replacement registers)."""
+        for collector in self._collectors:
+            with contextlib.suppress(KeyError):
+                self.metrics.registry.unregister(collector)
+        self._collectors.clear()
+
+    def inherit(self, old: Router) -> None:
+        """Carry live state over from the router this one replaces (hot reload): latency EMA
+        and health windows of tiers that still exist, remembered decisions, and learning
+        policies whose config did not change."""
+        self.latency.adopt(old.latency)
+        self.health.adopt(old.health)
+        self.decisions = old.decisions
+        old_rules = {rule.name: (cfg, rule) for cfg, rule in
+                     zip(old.config.routing.rules, old.pipeline.rules, strict=True)}
+        rules = list(self.pipeline.rules)
+        for index, (cfg, rule) in enumerate(zip(self.config.routing.rules, rules, strict=True)):
+            previous = old_rules.get(rule.name)
+            if previous is not None and previous[0] == cfg and rule.name in self.learners:
+                rules[index] = previous[1]
+                self.learners[rule.name] = old.learners[rule.name]
+        self.pipeline.rules = tuple(rules)
 
     def tier_load(self, tier: str) -> BackendLoad | None:
         scraper = self.scraper

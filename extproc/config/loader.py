@@ -86,3 +86,14 @@ def load_config(path: str | Path | None, env: Mapping[str, str] | None = None) -
     except yaml.YAMLError as exc:
         raise ConfigError([f"invalid YAML: {exc}"], source) from None
     return parse_config(data, source)
+
+
+def with_server_overrides(config: RouterConfig, overrides: Mapping[str, Any]) -> RouterConfig:
+    """The config with `server.*` keys replaced (command-line --listen etc.), validated."""
+    if not overrides:
+        return config
+    try:
+        server = type(config.server).model_validate({**config.server.model_dump(), **overrides})
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc), "command line") from None
+    return config.model_copy(update={"server": server})

@@ -66,6 +66,10 @@ class ServerConfig(_Strict):
     shutdown_grace_s: float = Field(
         10.0, ge=0, description="On SIGTERM, how long open streams may finish before cancel."
     )
+    reload_poll_s: float = Field(
+        1.0, gt=0, description="How often the config file is checked for changes (hot reload; "
+        "SIGHUP reloads at once)."
+    )
     event_loop: Literal["uvloop", "asyncio"] = Field(
         "uvloop",
         description="Event loop implementation; uvloop is faster, asyncio is the fallback.",

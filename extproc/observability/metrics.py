@@ -202,8 +202,12 @@ class RouterMetrics:
                 self._status_children[key] = child
         child.inc()
 
-    def watch_state(self, latency: LatencyTracker, gpu: Callable[[], GpuSnapshot]) -> None:
-        self.registry.register(_StateCollector(latency, gpu))
+    def watch_state(
+        self, latency: LatencyTracker, gpu: Callable[[], GpuSnapshot]
+    ) -> Collector:
+        collector = _StateCollector(latency, gpu)
+        self.registry.register(collector)
+        return collector
 
 
 def status_class(code: int) -> str:

@@ -74,6 +74,13 @@ class LatencyTracker:
         keep: float = 0.5 ** (idle / self._half_life)
         return state.seed_ms + (state.ema_ms - state.seed_ms) * keep
 
+    def adopt(self, old: LatencyTracker) -> None:
+        """Take over the state of tiers that `old` also tracks (config hot reload)."""
+        for tier, state in old._tiers.items():
+            mine = self._tiers.get(tier)
+            if mine is not None and state.samples:
+                mine.ema_ms, mine.samples, mine.last_at = state.ema_ms, state.samples, state.last_at
+
     def ema_ms(self, tier: str, now: float | None = None) -> float | None:
         state = self._tiers.get(tier)
         if state is None:

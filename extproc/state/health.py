@@ -122,6 +122,20 @@ class HealthBook:
         self.stats: Mapping[str, TierStats] = {}
         self.snapshot_all()
 
+    def adopt(self, old: HealthBook) -> None:
+        """Take over the windows, in-flight counts and circuits of tiers `old` also has."""
+        for tier, health in old.tiers.items():
+            mine = self.tiers.get(tier)
+            if mine is None:
+                continue
+            mine.window, mine.errors = health.window, health.errors
+            mine.in_flight = health.in_flight
+            mine.active_check_ok = health.active_check_ok
+            settings = mine.circuit.settings
+            mine.circuit = health.circuit
+            mine.circuit.settings = settings
+        self.snapshot_all()
+
     def available(self, tier: str) -> str | None:
         """None if the tier may take a request now, else the reason code it may not."""
         health = self.tiers.get(tier)

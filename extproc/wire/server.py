@@ -60,7 +60,6 @@ class RouterServer:
     """Owns the grpc.aio server; `start`, then `stop(grace)` to drain."""
 
     def __init__(self, router: Router, listen: str | None = None) -> None:
-        self.router = router
         cfg = router.config.server
         self.listen = listen or cfg.listen
         limit = cfg.max_message_bytes
@@ -84,6 +83,15 @@ class RouterServer:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.port = 0
         self.ready = False
+
+    @property
+    def router(self) -> Router:
+        """The router new streams use."""
+        return self.processor.router
+
+    def swap_router(self, router: Router) -> None:
+        """Hot reload: new streams use `router`; open streams keep the one they started on."""
+        self.processor.router = router
 
     async def start(self) -> int:
         self.port = self.server.add_insecure_port(self.listen)

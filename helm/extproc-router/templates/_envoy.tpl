@@ -5,7 +5,7 @@ Envoy: its config (envoy.yaml, same semantics as envoy/two-tier.yaml) and its co
 {{/* The route action of one tier: (dict "ctx" $ "tier" TIER-MAP "timeout" T) */}}
 {{- define "extproc-router.envoy.routeAction" -}}
 {{- $e := .ctx.Values.envoy }}
-{{- $split := get ($e.weightedSplit | default dict) .tier.name }}
+{{- $split := get ($e.weightedSplit | default dict) .tier.name -}}
 timeout: {{ .timeout }}
 {{- if $split }}
 weighted_clusters:
@@ -52,7 +52,7 @@ retry_policy:
 {{- end }}
 {{- $body := int64 $v.maxBodyBytes }}
 {{- $grpcBuffer := dig "server" "max_message_bytes" (add $body 16777216) $cfg | int64 }}
-{{- $fullname := include "extproc-router.fullname" . }}
+{{- $fullname := include "extproc-router.fullname" . -}}
 # envoy.yaml rendered by the extproc-router Helm chart (mode: {{ $v.mode }}).
 # Early header mutation strips a client-sent {{ $header }}; ext_proc asks the router, which sets
 # it and clears the route cache; the routes below match it. No header (router down with
@@ -236,7 +236,7 @@ static_resources:
 
 {{/* The Envoy container. */}}
 {{- define "extproc-router.envoyContainer" -}}
-{{- $e := .Values.envoy }}
+{{- $e := .Values.envoy -}}
 - name: envoy
   image: {{ include "extproc-router.image" (dict "ctx" . "image" $e.image) | quote }}
   imagePullPolicy: {{ $e.image.pullPolicy }}

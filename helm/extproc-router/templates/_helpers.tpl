@@ -121,11 +121,11 @@ sprig's mergeOverwrite); lists are replaced. */}}
 
 {{/* Pod-level settings shared by the router, Envoy and gateway pods. */}}
 {{- define "extproc-router.podCommon" -}}
+serviceAccountName: {{ include "extproc-router.serviceAccountName" . }}
 {{- with .Values.imagePullSecrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-serviceAccountName: {{ include "extproc-router.serviceAccountName" . }}
 automountServiceAccountToken: {{ .Values.serviceAccount.automountServiceAccountToken }}
 securityContext:
   {{- toYaml .Values.podSecurityContext | nindent 2 }}

@@ -30,7 +30,7 @@ in their order (the router's fallback order).
 {{- end }}
 {{- $_ := set $cfg.server "listen" (printf "0.0.0.0:%d" (int $v.router.grpcPort)) }}
 {{- $_ := set $cfg.server "admin_listen" (printf "0.0.0.0:%d" (int $v.router.adminPort)) }}
-{{- $known := dict }}
+{{- $known := dict -}}
 # router.yaml rendered by the extproc-router Helm chart (check: extproc-router validate FILE)
 {{ toYaml $cfg }}
 tiers:
@@ -61,7 +61,7 @@ tiers:
 {{- $startup := deepCopy ($r.startupProbe | default dict) }}
 {{- if hasKey $startup "grpc" }}
 {{- $_ := set $startup "grpc" (dict "port" (int $r.grpcPort)) }}
-{{- end }}
+{{- end -}}
 - name: router
   image: {{ include "extproc-router.image" (dict "ctx" . "image" $r.image) | quote }}
   imagePullPolicy: {{ $r.image.pullPolicy }}
