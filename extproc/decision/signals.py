@@ -82,11 +82,18 @@ class Signals:
 
     __slots__ = ("_complexity", "_scorer", "backend", "facts")
 
-    def __init__(self, facts: RequestFacts, scorer: ComplexityScorer, backend: BackendState):
+    def __init__(
+        self,
+        facts: RequestFacts,
+        scorer: ComplexityScorer,
+        backend: BackendState,
+        complexity: ComplexityScore | None = None,
+    ) -> None:
+        """`complexity` may be given precomputed (offline replay scores each prompt once)."""
         self.facts = facts
         self.backend = backend
         self._scorer = scorer
-        self._complexity: ComplexityScore | None = None
+        self._complexity = complexity
 
     def complexity(self) -> ComplexityScore | None:
         """The prompt's complexity, or None when the request carried no prompt."""
