@@ -26,6 +26,7 @@ from extproc.decision.signals import NO_GPU, BackendState, GpuView, ScrapedGpuVi
 from extproc.observability.logs import DecisionLog
 from extproc.observability.metrics import RouterMetrics
 from extproc.observability.state_metrics import TierStateCollector
+from extproc.reasoning import ReasoningPlanner
 from extproc.signals.complexity import ComplexityScorer
 from extproc.signals.gpu import UNKNOWN_SNAPSHOT, GpuSnapshot, NvmlPoller
 from extproc.signals.latency import LatencyTracker
@@ -132,6 +133,7 @@ class Router:
         self._collectors.append(state_collector)
         self.pipeline: DecisionPipeline = build_pipeline(config)
         self.responses = ResponseBook(config.routing.header, config.routing.response_headers)
+        self.reasoning = ReasoningPlanner(config.reasoning)
         self.learners: dict[str, LearningRule] = {
             rule.name: rule
             for rule in self.pipeline.rules

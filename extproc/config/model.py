@@ -20,6 +20,13 @@ from extproc.config.policies import (
     SplitRule,
     StickyAbRule,
 )
+from extproc.config.semantic import (
+    BUILTIN_FAMILIES,
+    CacheConfig,
+    ClassifierConfig,
+    GuardConfig,
+    ReasoningConfig,
+)
 
 _HEADER_NAME = re.compile(r"^[a-z0-9][a-z0-9\-_]*$")
 _LISTEN = re.compile(r"^[^\s:]+:\d{1,5}$")
@@ -170,6 +177,10 @@ class TierConfig(_Strict):
     health_check: HealthCheck | None = Field(
         None, description="Optional active health check of the tier's endpoints."
     )
+    private: bool = Field(
+        False, description="Data stays in-house (e.g. the local GPU): the guard's 'private' "
+        "action routes prompts with PII only to tiers marked private."
+    )
 
 
 class OverrideRule(_Strict):
@@ -236,6 +247,16 @@ class LoadRule(_Strict):
     )
 
 
+class CategoryRule(_Strict):
+    """Route by the embedding classifier's category (semantic.classifier); abstains when the
+    classifier abstains, is off, or misses its time budget."""
+
+    type: Literal["category"]
+    routes: dict[str, str] | None = Field(
+        None, description="category → tier; classifier.routes when unset."
+    )
+
+
 class CustomRule(_Strict):
     """A user rule loaded by import path 'package.module:ClassName'."""
 
@@ -257,6 +278,7 @@ RuleConfig = Annotated[
     | RankRule
     | ScoreRule
     | BanditRule
+    | CategoryRule
     | CustomRule,
     Field(discriminator="type"),
 ]
@@ -427,6 +449,10 @@ class RouterConfig(_Strict):
     scrape: ScrapeConfig = Field(default_factory=ScrapeConfig)  # type: ignore[arg-type]
     shared_state: SharedStateConfig = Field(default_factory=SharedStateConfig)  # type: ignore[arg-type]
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)  # type: ignore[arg-type]
+    reasoning: ReasoningConfig = Field(default_factory=ReasoningConfig)
+    guard: GuardConfig = Field(default_factory=GuardConfig)  # type: ignore[arg-type]
+    classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)  # type: ignore[arg-type]
+    cache: CacheConfig = Field(default_factory=CacheConfig)  # type: ignore[arg-type]
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     @model_validator(mode="after")
@@ -467,6 +493,27 @@ class RouterConfig(_Strict):
             elif isinstance(rule, BanditRule):
                 for name in rule.tiers:
                     need(name, f"{where}.tiers")
+            elif isinstance(rule, CategoryRule):
+                if not self.classifier.enabled:
+                    raise ValueError(f"{where}: the category rule needs classifier.enabled")
+                for category, name in (rule.routes or self.classifier.routes).items():
+                    need(name, f"{where}.routes.{category}")
+        for category, name in self.classifier.routes.items():
+            need(name, f"classifier.routes.{category}")
+            if category not in self.classifier.categories:
+                raise ValueError(f"classifier.routes.{category}: no such category")
+        families = {**BUILTIN_FAMILIES, **self.reasoning.families}
+        for name, reasoning in self.reasoning.tiers.items():
+            need(name, f"reasoning.tiers.{name}")
+            if reasoning.family not in families:
+                raise ValueError(
+                    f"reasoning.tiers.{name}.family: unknown family {reasoning.family!r} "
+                    f"(known: {sorted(families)})"
+                )
+        if self.cache.enabled and self.cache.backend == "redis" and not (
+            self.cache.redis_url or self.shared_state.redis_url
+        ):
+            raise ValueError("cache.backend is redis: set cache.redis_url")
         if self.request.max_body_bytes + 64 * 1024 > self.server.max_message_bytes:
             raise ValueError(
                 "server.max_message_bytes must exceed request.max_body_bytes by at least 64 KiB "

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from extproc.config.model import (
+    CategoryRule,
     ComplexityRule,
     CustomRule,
     LatencySlaRule,
@@ -41,6 +42,7 @@ from extproc.decision.policies import (
     WeightedSplitRule,
 )
 from extproc.decision.rules import (
+    CategoryRouteRule,
     ComplexityThresholdRule,
     LatencySlaRuleImpl,
     OverrideTierRule,
@@ -54,6 +56,7 @@ from extproc.decision.rules import (
 @dataclass(frozen=True, slots=True)
 class BuildContext:
     tiers: Mapping[str, TierConfig]
+    category_routes: dict[str, str]
 
     @property
     def tier_names(self) -> frozenset[str]:
@@ -74,11 +77,12 @@ RULE_FACTORIES: dict[type[BaseModel], Factory] = {
     RankRule: lambda cfg, ctx: RankPolicy(cfg, ctx.tiers),
     ScoreRule: lambda cfg, ctx: ScorePolicy(cfg, ctx.tiers),
     BanditRule: lambda cfg, ctx: BanditPolicy(cfg, list(ctx.tiers)),
+    CategoryRule: lambda cfg, ctx: CategoryRouteRule(cfg.routes or ctx.category_routes),
     CustomRule: lambda cfg, ctx: load_custom_rule(cfg, ctx.tier_names),
 }
 
 
 def build_rules(config: RouterConfig) -> list[Rule]:
     """Config → rule objects, in chain order."""
-    ctx = BuildContext(config.tiers)
+    ctx = BuildContext(config.tiers, dict(config.classifier.routes))
     return [RULE_FACTORIES[type(cfg)](cfg, ctx) for cfg in config.routing.rules]

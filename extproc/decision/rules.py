@@ -170,6 +170,19 @@ class SaturationRule:
         return None
 
 
+class CategoryRouteRule:
+    """The semantic classifier's category → tier; abstains without a category."""
+
+    name = "category"
+
+    def __init__(self, routes: dict[str, str]) -> None:
+        self._verdicts = {category: Verdict(tier, "category") for category, tier in routes.items()}
+
+    def evaluate(self, signals: Signals) -> Verdict | None:
+        category = signals.category
+        return None if category is None else self._verdicts.get(category)
+
+
 def load_custom_rule(cfg: CustomRule, tiers: frozenset[str]) -> Rule:
     """Import 'module:Class' and build it; errors name the import path."""
     module_name, _, attr = cfg.import_path.partition(":")

@@ -80,7 +80,8 @@ class BackendState:
 class Signals:
     """Per-request signal access; expensive signals are computed once, on first use."""
 
-    __slots__ = ("_complexity", "_scorer", "backend", "facts")
+    __slots__ = ("_complexity", "_scorer", "backend", "category", "category_confidence",
+                 "facts")
 
     def __init__(
         self,
@@ -94,12 +95,18 @@ class Signals:
         self.backend = backend
         self._scorer = scorer
         self._complexity = complexity
+        self.category: str | None = None  # semantic category, set before rules run
+        self.category_confidence = 0.0
 
     def complexity(self) -> ComplexityScore | None:
         """The prompt's complexity, or None when the request carried no prompt."""
         if self._complexity is None and self.facts.chat is not None:
             self._complexity = self._scorer.score(self.facts.chat.text)
         return self._complexity
+
+    def complexity_value(self) -> float | None:
+        result = self.complexity()
+        return None if result is None else result.score
 
     @property
     def computed_score(self) -> float | None:

@@ -174,6 +174,11 @@ class DemoUpstream:
             info["x-received-model"] = "invalid-json"
             await self._json(writer, 400, {"error": {"message": "invalid JSON"}}, info)
             return
+        kwargs = doc.get("chat_template_kwargs")
+        if kwargs is not None:
+            info["x-received-chat-template-kwargs"] = orjson.dumps(kwargs).decode()
+        if "reasoning_effort" in doc:
+            info["x-received-reasoning-effort"] = str(doc["reasoning_effort"])
         requested = doc.get("model")
         model = requested if isinstance(requested, str) else spec.model
         info["x-received-model"] = str(model)

@@ -164,6 +164,10 @@ class RouterMetrics:
             registry=r,
         )
         self._arm_children: dict[tuple[str, str], Counter] = {}
+        self.reasoning = Counter(
+            "extproc_reasoning_decisions", "Reasoning switches written into bodies",
+            ["tier", "family", "mode"], registry=r,
+        )
         self.feedback = Counter(
             "extproc_feedback", "ReportFeedback calls by result", ["result"], registry=r
         )
@@ -192,6 +196,9 @@ class RouterMetrics:
             if len(self._arm_children) < 1024:
                 self._arm_children[key] = child
         child.inc()
+
+    def count_reasoning(self, tier: str, family: str, mode: str) -> None:
+        self.reasoning.labels(tier, family, mode).inc()
 
     def count_upstream_status(self, tier: str, status: int) -> None:
         key = (tier, status // 100)

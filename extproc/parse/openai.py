@@ -6,6 +6,7 @@ Parsing never raises: every problem becomes a `BadRequest` with a stable `kind`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -118,10 +119,14 @@ def parse_body(
     )
 
 
-def rewrite_body(request: ChatRequest, model: str | None = None,
-                 include_usage: bool = False) -> bytes:
-    """Serialize the body with `model` replaced and/or `stream_options.include_usage` set;
-    every other field is kept."""
+def body_with(
+    request: ChatRequest,
+    model: str | None = None,
+    include_usage: bool = False,
+    patch: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The body document with `model` replaced, `stream_options.include_usage` set and a
+    merge `patch` applied (objects merge, other values replace); the original is untouched."""
     doc = dict(request.document)
     if model is not None:
         doc["model"] = model
@@ -130,7 +135,27 @@ def rewrite_body(request: ChatRequest, model: str | None = None,
         options = dict(options) if isinstance(options, dict) else {}
         options["include_usage"] = True
         doc["stream_options"] = options
-    return orjson.dumps(doc)
+    if patch:
+        doc = merge_patch(doc, patch)
+    return doc
+
+
+def merge_patch(doc: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge `patch` into a copy of `doc`: nested objects merge, other values replace."""
+    out = dict(doc)
+    for key, value in patch.items():
+        current = out.get(key)
+        if isinstance(value, Mapping) and isinstance(current, dict):
+            out[key] = merge_patch(current, value)
+        else:
+            out[key] = value
+    return out
+
+
+def rewrite_body(request: ChatRequest, model: str | None = None,
+                 include_usage: bool = False) -> bytes:
+    """Serialize `body_with(...)`; every other field is kept."""
+    return orjson.dumps(body_with(request, model=model, include_usage=include_usage))
 
 
 def error_body(kind: str, message: str, code: int) -> bytes:

@@ -12,6 +12,7 @@ import logging
 import time
 from typing import Literal
 
+import orjson
 from envoy.extensions.filters.http.ext_proc.v3.processing_mode_pb2 import ProcessingMode
 from envoy.service.ext_proc.v3.external_processor_pb2 import (
     HttpBody,
@@ -25,10 +26,10 @@ from extproc.decision.signals import Signals
 from extproc.parse.openai import (
     BadRequest,
     ChatRequest,
+    body_with,
     error_body,
     is_json_content_type,
     parse_body,
-    rewrite_body,
 )
 from extproc.router import Router
 from extproc.wire.exchange import Exchange
@@ -234,20 +235,29 @@ class StreamHandler:
                 elapsed * 1000.0,
                 router.config.routing.decision_budget_ms,
             )
-        new_body = None if chat is None else self._new_body(chat, decision)
+        new_body = None if chat is None else self._new_body(chat, decision, signals)
         self._log_decision(decision, signals.facts, elapsed)
         return self._route(decision, phase, new_body)
 
-    def _new_body(self, chat: ChatRequest, decision: Decision) -> bytes | None:
-        """The rewritten body, or None when it stays as sent."""
-        config = self._router.config
+    def _new_body(self, chat: ChatRequest, decision: Decision, signals: Signals) -> bytes | None:
+        """The rewritten body (model, stream usage, reasoning switch), or None to keep it."""
+        router = self._router
+        config = router.config
         model = decision.model if config.routing.rewrite_model else None
         if model == chat.model:
             model = None
         include_usage = config.observe.inject_stream_usage and chat.stream
-        if model is None and not include_usage:
+        plan = None
+        if router.reasoning.enabled:
+            plan = router.reasoning.plan(
+                decision.tier, chat.document, signals.complexity_value(), signals.category
+            )
+            if plan is not None:
+                router.metrics.count_reasoning(decision.tier, plan.family, plan.mode)
+        if model is None and not include_usage and plan is None:
             return None
-        return rewrite_body(chat, model=model, include_usage=include_usage)
+        doc = body_with(chat, model, include_usage, plan.patch if plan else None)
+        return orjson.dumps(doc)
 
     def _bad(self, bad: BadRequest, phase: str) -> ProcessingResponse:
         router = self._router

@@ -23,7 +23,9 @@ def ab_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
          "arms": {"control": {"tier": "tier_low", "weight": 50},
                   "treatment": {"tier": "tier_high", "weight": 50}}},
         {"type": "complexity"},
-    ]}}
+    ]}, "reasoning": {"tiers": {"tier_high": {"family": "qwen3", "mode": "on"},
+                               "tier_low": {"family": "gpt_oss", "mode": "auto",
+                                            "effort": "high"}}}}
     with make_stack(tmp_path_factory.mktemp("ab"), config) as stack:
         yield stack
 
@@ -50,3 +52,15 @@ def test_sticky_arms_through_envoy(ab_stack: Stack) -> None:
         anonymous = client.post("/v1/chat/completions", json=chat(SIMPLE))
         assert "x-route-arm" not in anonymous.headers
         assert anonymous.headers["x-route-reason"] == "complexity_low"
+
+
+def test_reasoning_switch_arrives_upstream(ab_stack: Stack) -> None:
+    with httpx.Client(base_url=ab_stack.url, timeout=30) as client:
+        high = client.post("/v1/chat/completions", json=chat(SIMPLE), headers={"x-canary": "1"})
+        assert high.headers["x-upstream-tier"] == "tier_high"
+        assert high.headers["x-received-chat-template-kwargs"] == '{"enable_thinking":true}'
+        assert int(high.headers["x-received-content-length"]) == int(
+            high.headers["x-received-body-bytes"])
+        low = client.post("/v1/chat/completions", json=chat(SIMPLE))
+        assert low.headers["x-upstream-tier"] == "tier_low"
+        assert low.headers["x-received-reasoning-effort"] == "low"  # auto: simple → off
