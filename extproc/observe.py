@@ -6,6 +6,7 @@ most one partial event between chunks (capped), JSON keeps at most `max_json_byt
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
@@ -38,9 +39,11 @@ def _usage_of(doc: object) -> Usage | None:
 class SseObserver:
     """Follows an SSE stream: first-token time, content events, usage chunk."""
 
-    __slots__ = ("_tail", "content_events", "first_token_at", "last_token_at", "usage")
+    __slots__ = ("_tail", "content_events", "first_token_at", "last_token_at", "on_event",
+                 "usage")
 
-    def __init__(self) -> None:
+    def __init__(self, on_event: Callable[[object], None] | None = None) -> None:
+        self.on_event = on_event  # also sees every parsed event (the cache fill uses it)
         self._tail = b""
         self.first_token_at: float | None = None
         self.last_token_at: float | None = None
@@ -66,17 +69,19 @@ class SseObserver:
             doc = orjson.loads(payload)
         except orjson.JSONDecodeError:
             return
+        if self.on_event is not None:
+            self.on_event(doc)
         usage = _usage_of(doc)
         if usage is not None:
             self.usage = usage
-        if _has_content(doc):
+        if has_content(doc):
             self.content_events += 1
             if self.first_token_at is None:
                 self.first_token_at = now
             self.last_token_at = now
 
 
-def _has_content(doc: object) -> bool:
+def has_content(doc: object) -> bool:
     """True when an OpenAI chunk carries generated text (content, reasoning or text)."""
     if not isinstance(doc, dict):
         return False
@@ -119,10 +124,15 @@ class JsonObserver:
             return
         self._chunks.append(chunk)
 
+    def body(self) -> bytes | None:
+        """The whole body, or None when it overflowed the limit."""
+        return None if self.overflow else b"".join(self._chunks)
+
     def usage(self) -> Usage | None:
-        if self.overflow or not self._chunks:
+        body = self.body()
+        if not body:
             return None
         try:
-            return _usage_of(orjson.loads(b"".join(self._chunks)))
+            return _usage_of(orjson.loads(body))
         except orjson.JSONDecodeError:
             return None

@@ -168,6 +168,29 @@ class RouterMetrics:
             "extproc_reasoning_decisions", "Reasoning switches written into bodies",
             ["tier", "family", "mode"], registry=r,
         )
+        self.cache_hits = Counter(
+            "extproc_cache_hits", "Cache hits", ["kind"], registry=r
+        )
+        self.cache_misses = Counter("extproc_cache_misses", "Cache misses", registry=r)
+        self.cache_stores = Counter(
+            "extproc_cache_stores", "Upstream answers offered to the cache", ["result"],
+            registry=r,
+        )
+        self.cache_lookup = LoopHistogramFamily(
+            "extproc_cache_lookup_seconds", "Cache lookup time (hits and misses)", ("result",),
+            (0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1),
+        )
+        r.register(self.cache_lookup)
+        self.semantic_timeouts = Counter(
+            "extproc_semantic_budget_exceeded", "Embeddings that missed the per-request budget "
+            "(rules decided without them)", registry=r,
+        )
+        self.categories = Counter(
+            "extproc_categories", "Semantic categories assigned", ["category"], registry=r
+        )
+        self.guard = Counter(
+            "extproc_guard_findings", "Prompt guard outcomes", ["category", "action"], registry=r
+        )
         self.feedback = Counter(
             "extproc_feedback", "ReportFeedback calls by result", ["result"], registry=r
         )

@@ -16,6 +16,8 @@ from envoy.service.ext_proc.v3.external_processor_pb2 import (
     ProcessingResponse,
 )
 
+from extproc.cache.answer import SseAnswerBuilder, answer_from_json
+from extproc.cache.fill import CacheFill
 from extproc.decision.model import Decision, Outcome
 from extproc.observe import JsonObserver, SseObserver, Usage
 from extproc.router import Router
@@ -31,10 +33,12 @@ class Exchange:
     """Tracks one request sent to `decision.tier`."""
 
     __slots__ = (
+        "_answer",
         "_json",
         "_router",
         "_sse",
         "decision",
+        "fill",
         "finished",
         "model",
         "started",
@@ -52,6 +56,8 @@ class Exchange:
         self.finished = False
         self._sse: SseObserver | None = None
         self._json: JsonObserver | None = None
+        self._answer: SseAnswerBuilder | None = None
+        self.fill: CacheFill | None = None  # set when a cache miss should store the answer
         router.health.on_dispatch(decision.tier)
 
     def on_response_headers(self, msg: HttpHeaders) -> ProcessingResponse:
@@ -72,16 +78,22 @@ class Exchange:
         router.metrics.ttfb.child(tier, self.model).observe(self.ttfb_s)
         mode = router.config.observe.response_body
         is_sse = content_type.startswith("text/event-stream")
+        fill = self.fill
         watch = (
             200 <= self.status < 300
             and not msg.end_of_stream
-            and (mode == "all" or (mode == "sse" and is_sse))
+            and (fill is not None or mode == "all" or (mode == "sse" and is_sse))
         )
         if watch:
             if is_sse:
-                self._sse = SseObserver()
+                on_event = None
+                if fill is not None:
+                    self._answer = SseAnswerBuilder(fill.kind, fill.max_bytes)
+                    on_event = self._answer.event
+                self._sse = SseObserver(on_event)
             else:
-                self._json = JsonObserver(router.config.observe.max_json_bytes)
+                limit = router.config.observe.max_json_bytes
+                self._json = JsonObserver(max(limit, fill.max_bytes) if fill else limit)
         else:
             self._finish(now, None)
         decision = self.decision
@@ -114,6 +126,8 @@ class Exchange:
         duration = now - self.started
         failed = self.status >= 500 or self.status in router.failure_statuses or self.status == 0
         router.health.on_finish(tier, not failed, duration * 1000.0)
+        if self.fill is not None and not failed and 200 <= self.status < 300:
+            self._store_answer()
         metrics.tier_outcomes.labels(tier, "error" if failed else "ok").inc()
         metrics.duration.child(tier, model).observe(duration)
         sse = self._sse
@@ -143,11 +157,23 @@ class Exchange:
             outcome = Outcome(ok=not failed, latency_ms=duration * 1000.0, cost=cost)
             learner.learn(self.decision, learner.reward_for(outcome))
 
+    def _store_answer(self) -> None:
+        fill = self.fill
+        assert fill is not None
+        if self._answer is not None:
+            answer = self._answer.answer()
+        else:
+            body = self._json.body() if self._json is not None else None
+            answer = answer_from_json(body, fill.kind) if body else None
+        stored = fill.store(answer)
+        self._router.metrics.cache_stores.labels("stored" if stored else "skipped").inc()
+
     def close(self) -> None:
         """The ext_proc stream ended. Without a finished response it was abandoned
         (client gone, or Envoy skipped response processing): not the tier's fault."""
         if not self.finished:
             self.finished = True
+            self.fill = None  # an unfinished answer is never cached
             if self.ttfb_s is None:
                 self._router.health.on_abandon(self.decision.tier)
             else:

@@ -1,0 +1,1 @@
+"""Response cache: exact and semantic lookup before routing, filled from upstream answers."""
