@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from extproc.config import ConfigError, RouterConfig, load_config
 from extproc.config.loader import with_server_overrides
+from extproc.replay.cli import add_replay_parser
 
 
 def _load(path: str | None) -> RouterConfig:
@@ -178,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = sub.add_parser("schema", help="print the config JSON schema")
     schema.set_defaults(func=cmd_schema)
+
+    add_replay_parser(sub)
 
     reference = sub.add_parser("config-reference", help="print the Markdown config reference")
     reference.set_defaults(func=cmd_config_reference)
