@@ -164,6 +164,7 @@ class RouterMetrics:
             registry=r,
         )
         self._arm_children: dict[tuple[str, str], Counter] = {}
+        self._outcome_children: dict[tuple[str, bool], Counter] = {}
         self.reasoning = Counter(
             "extproc_reasoning_decisions", "Reasoning switches written into bodies",
             ["tier", "family", "mode"], registry=r,
@@ -218,6 +219,15 @@ class RouterMetrics:
             child = self.arms.labels(rule, arm)
             if len(self._arm_children) < 1024:
                 self._arm_children[key] = child
+        child.inc()
+
+    def count_outcome(self, tier: str, ok: bool) -> None:
+        key = (tier, ok)
+        child = self._outcome_children.get(key)
+        if child is None:
+            child = self.tier_outcomes.labels(tier, "ok" if ok else "error")
+            if len(self._outcome_children) < 1024:
+                self._outcome_children[key] = child
         child.inc()
 
     def count_reasoning(self, tier: str, family: str, mode: str) -> None:

@@ -128,7 +128,7 @@ class Exchange:
         router.health.on_finish(tier, not failed, duration * 1000.0)
         if self.fill is not None and not failed and 200 <= self.status < 300:
             self._store_answer()
-        metrics.tier_outcomes.labels(tier, "error" if failed else "ok").inc()
+        metrics.count_outcome(tier, not failed)
         metrics.duration.child(tier, model).observe(duration)
         sse = self._sse
         if sse is not None and sse.first_token_at is not None:
