@@ -19,14 +19,18 @@ from typing import Literal
 
 from prometheus_client.registry import Collector
 
+from extproc.cache.memory import MemoryCache
 from extproc.config.model import ComplexityRule, RouterConfig
 from extproc.decision.pipeline import DecisionPipeline, build_pipeline
 from extproc.decision.rules import LearningRule
 from extproc.decision.signals import NO_GPU, BackendState, GpuView, ScrapedGpuView, TierGpuView
+from extproc.guard.scan import PromptGuard
+from extproc.meaning import SemanticLayer
 from extproc.observability.logs import DecisionLog
 from extproc.observability.metrics import RouterMetrics
 from extproc.observability.state_metrics import TierStateCollector
 from extproc.reasoning import ReasoningPlanner
+from extproc.semantic.index import VectorIndex
 from extproc.signals.complexity import ComplexityScorer
 from extproc.signals.gpu import UNKNOWN_SNAPSHOT, GpuSnapshot, NvmlPoller
 from extproc.signals.latency import LatencyTracker
@@ -134,6 +138,17 @@ class Router:
         self.pipeline: DecisionPipeline = build_pipeline(config)
         self.responses = ResponseBook(config.routing.header, config.routing.response_headers)
         self.reasoning = ReasoningPlanner(config.reasoning)
+        self.guard: PromptGuard | None = None
+        if config.guard.enabled:
+            self.guard = PromptGuard(
+                detect=config.guard.detect,
+                max_chars=config.guard.max_chars,
+                disabled_kinds=config.guard.disabled_kinds,
+            )
+        self.semantic = SemanticLayer(config, self.metrics)
+        self.cache: MemoryCache | None = None
+        if config.cache.enabled:  # the vector index joins once the embedder knows its dim
+            self.cache = MemoryCache(config.cache.max_entries, config.cache.ttl_s)
         self.learners: dict[str, LearningRule] = {
             rule.name: rule
             for rule in self.pipeline.rules
@@ -191,6 +206,13 @@ class Router:
         self.latency.adopt(old.latency)
         self.health.adopt(old.health)
         self.decisions = old.decisions
+        if (
+            self.cache is not None
+            and old.cache is not None
+            and self.config.cache == old.config.cache
+            and self.config.classifier.model == old.config.classifier.model
+        ):
+            self.cache = old.cache  # same cache and embedding model: keep the entries
         old_rules = {rule.name: (cfg, rule) for cfg, rule in
                      zip(old.config.routing.rules, old.pipeline.rules, strict=True)}
         rules = list(self.pipeline.rules)
@@ -217,6 +239,15 @@ class Router:
         """Start off-request-path work: health snapshots, scraping, health checks, Redis."""
         self.start()
         self._background.append(asyncio.create_task(self._snapshot_loop(), name="health"))
+        await self.semantic.start()
+        cache = self.cache
+        if (
+            cache is not None
+            and cache.index is None
+            and self.config.cache.semantic
+            and self.semantic.active
+        ):
+            cache.index = VectorIndex(self.semantic.embedder.dim, self.config.cache.max_entries)
         if self.scraper is not None:
             await self.scraper.start()
         await self.health_checker.start()
@@ -234,6 +265,7 @@ class Router:
         await self.health_checker.stop()
         if self.shared is not None:
             await self.shared.stop()
+        await self.semantic.stop()
         self.stop()
 
     def local_reports(self) -> list[TierReport]:

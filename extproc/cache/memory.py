@@ -97,11 +97,14 @@ class MemoryCache:
     ) -> None:
         now = time.monotonic() if now is None else now
         self._drop(key)
-        has_vector = vector is not None and self.index is not None
-        self._entries[key] = _Entry(answer, scope, now + self.ttl_s, has_vector)
-        if has_vector and self.index is not None and vector is not None:
-            self.index.add(key, vector, scope)
-        while len(self._entries) > self.max_entries:
-            oldest = next(iter(self._entries))
-            self._drop(oldest)
+        while len(self._entries) >= self.max_entries:
+            self._drop(next(iter(self._entries)))
             self.evictions += 1
+        has_vector = False
+        if vector is not None and self.index is not None:
+            try:
+                self.index.add(key, vector, scope)
+                has_vector = True
+            except (ValueError, RuntimeError):  # index full, or a bad vector: exact only
+                has_vector = False
+        self._entries[key] = _Entry(answer, scope, now + self.ttl_s, has_vector)

@@ -93,6 +93,7 @@ class DemoUpstream:
         self.host = host
         self.port = port
         self.requests = 0
+        self.completions = 0  # completion requests answered (control/health calls excluded)
         self.delay_ms = spec.delay_ms
         self.fail_status = 0  # non-zero: answer completions with this status
         self._response_id = ""
@@ -182,6 +183,7 @@ class DemoUpstream:
         requested = doc.get("model")
         model = requested if isinstance(requested, str) else spec.model
         info["x-received-model"] = str(model)
+        self.completions += 1
         if self.delay_ms:
             await asyncio.sleep(self.delay_ms / 1000.0)
         if self.fail_status:
@@ -217,6 +219,7 @@ class DemoUpstream:
             "delay_ms": self.delay_ms,
             "fail_status": self.fail_status,
             "requests": self.requests,
+            "completions": self.completions,
         }
         await self._json(writer, 200, state, info)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import grpc
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc
+from envoy.service.ext_proc.v3.external_processor_pb2 import ProcessingResponse
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from extproc.api.v1 import control_pb2_grpc
@@ -39,8 +40,13 @@ class ExternalProcessor(external_processor_pb2_grpc.ExternalProcessorServicer): 
                 if request is grpc.aio.EOF:
                     return
                 response = handler.handle(request)
-                if response is not None:
-                    await context.write(response)
+                if response is None:
+                    continue
+                if not isinstance(response, ProcessingResponse):  # semantic layer: off-loop work
+                    response = await response
+                    if response is None:
+                        continue
+                await context.write(response)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a broken stream (peer reset, write after close)

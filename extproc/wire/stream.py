@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Literal
 
 import orjson
@@ -33,6 +34,19 @@ from extproc.parse.openai import (
 )
 from extproc.router import Router
 from extproc.wire.exchange import Exchange
+from extproc.wire.preflight import (
+    CacheHit,
+    Preflight,
+    annotated,
+    cache_fill,
+    cache_hit_response,
+    cache_lookup_exact,
+    cache_lookup_similar,
+    guard_block,
+    guard_request,
+    keep_private,
+    semantic_text,
+)
 from extproc.wire.responses import (
     CONTINUE_REQUEST_BODY,
     CONTINUE_REQUEST_HEADERS,
@@ -97,8 +111,11 @@ class StreamHandler:
 
     # ---- wire ---------------------------------------------------------------------------
 
-    def handle(self, request: ProcessingRequest) -> ProcessingResponse | None:
-        """One message in, its matching response out (None in observability mode)."""
+    def handle(
+        self, request: ProcessingRequest
+    ) -> ProcessingResponse | Awaitable[ProcessingResponse | None] | None:
+        """One message in, its matching response out (None in observability mode). A body
+        that needs the semantic layer is answered by an awaitable (embedding off-loop)."""
         phase = request.WhichOneof("request")
         if phase is None:
             self._router.metrics.stream_errors.labels("empty_message").inc()
@@ -112,10 +129,26 @@ class StreamHandler:
             self._router.metrics.stream_errors.labels(phase).inc()
             log.exception("error in %s; answering fail-open", phase)
             response = self._fail_open(phase)
+        if not isinstance(response, ProcessingResponse):
+            return self._finish_async(response, phase, start)
         self._router.metrics.phase_seconds[phase].observe(time.perf_counter() - start)
         return None if self.observe_only else response
 
-    def _dispatch(self, phase: str, request: ProcessingRequest) -> ProcessingResponse:
+    async def _finish_async(
+        self, pending: Awaitable[ProcessingResponse], phase: str, start: float
+    ) -> ProcessingResponse | None:
+        try:
+            response = await pending
+        except Exception:
+            self._router.metrics.stream_errors.labels(phase).inc()
+            log.exception("error in %s; answering fail-open", phase)
+            response = self._fail_open(phase)
+        self._router.metrics.phase_seconds[phase].observe(time.perf_counter() - start)
+        return None if self.observe_only else response
+
+    def _dispatch(
+        self, phase: str, request: ProcessingRequest
+    ) -> ProcessingResponse | Awaitable[ProcessingResponse]:
         if phase == "request_headers":
             if request.HasField("protocol_config"):
                 self._body_mode = request.protocol_config.request_body_mode
@@ -178,7 +211,9 @@ class StreamHandler:
             return self._decide(None, "request_headers")
         return router.responses.strip_routing_header if spoofed else CONTINUE_REQUEST_HEADERS
 
-    def _on_request_body(self, msg: HttpBody) -> ProcessingResponse:
+    def _on_request_body(
+        self, msg: HttpBody
+    ) -> ProcessingResponse | Awaitable[ProcessingResponse]:
         if self.decision is not None or self._kind is None:
             return CONTINUE_REQUEST_BODY
         limit = self._router.config.request.max_body_bytes
@@ -205,7 +240,45 @@ class StreamHandler:
         parsed = parse_body(body, self._kind, limit)
         if isinstance(parsed, BadRequest):
             return self._bad(parsed, "request_body")
-        return self._decide(parsed, "request_body")
+        router = self._router
+        if router.guard is None and router.cache is None and not router.semantic.active:
+            return self._decide(parsed, "request_body")
+        return self._preflight(parsed)
+
+    # ---- guard, cache and meaning (only when configured) -----------------------------
+
+    def _preflight(self, chat: ChatRequest) -> ProcessingResponse | Awaitable[ProcessingResponse]:
+        """Guard → exact cache → (async) embedding: semantic cache, category → decide."""
+        router = self._router
+        pre = Preflight()
+        if router.guard is not None:
+            blocked = guard_request(router, chat, pre)
+            if blocked is not None:
+                return blocked
+        if router.cache is not None and not pre.flagged:
+            hit = cache_lookup_exact(router, chat, self.headers, pre)
+            if hit is not None:
+                return self._cache_answer(hit, chat)
+        if router.semantic.active:
+            return self._decide_with_meaning(chat, pre)
+        return self._decide(chat, "request_body", pre)
+
+    async def _decide_with_meaning(self, chat: ChatRequest, pre: Preflight) -> ProcessingResponse:
+        router = self._router
+        pre.vector = await router.semantic.vector(semantic_text(chat))
+        if pre.cache_key is not None and pre.vector is not None:
+            hit = cache_lookup_similar(router, pre)
+            if hit is not None:
+                return self._cache_answer(hit, chat)
+        category, confidence = router.semantic.classify(pre.vector)
+        pre.category, pre.category_confidence = category, confidence
+        return self._decide(chat, "request_body", pre)
+
+    def _cache_answer(self, hit: CacheHit, chat: ChatRequest) -> ProcessingResponse:
+        router = self._router
+        request_id = self.headers.get("x-request-id", "")
+        self._log_cache_hit(hit, chat)
+        return cache_hit_response(router, hit, chat, request_id)
 
     # ---- decision -----------------------------------------------------------------------
 
@@ -221,11 +294,22 @@ class StreamHandler:
             headers=headers,
         )
 
-    def _decide(self, chat: ChatRequest | None, phase: str) -> ProcessingResponse:
+    def _decide(
+        self, chat: ChatRequest | None, phase: str, pre: Preflight | None = None
+    ) -> ProcessingResponse:
         router = self._router
         start = time.perf_counter()
         signals = Signals(self._facts(chat), router.scorer, router.backend)
+        if pre is not None:
+            signals.category = pre.category
+            signals.category_confidence = pre.category_confidence
         decision = router.pipeline.decide(signals)
+        if pre is not None and pre.private_only:
+            private = keep_private(router, decision)
+            if private is None:
+                return guard_block(router, "no_private_tier",
+                                   "the prompt may only go to a private tier; none is configured")
+            decision = private
         elapsed = time.perf_counter() - start
         router.metrics.decision_seconds.observe(elapsed)
         if elapsed * 1000.0 > router.config.routing.decision_budget_ms:
@@ -237,7 +321,13 @@ class StreamHandler:
             )
         new_body = None if chat is None else self._new_body(chat, decision, signals)
         self._log_decision(decision, signals.facts, elapsed)
-        return self._route(decision, phase, new_body)
+        response = self._route(decision, phase, new_body)
+        if pre is not None:
+            if pre.cache_key is not None and chat is not None and self.exchange is not None:
+                self.exchange.fill = cache_fill(router, chat, pre)
+            if pre.annotate:
+                response = annotated(response, pre.annotate)
+        return response
 
     def _new_body(self, chat: ChatRequest, decision: Decision, signals: Signals) -> bytes | None:
         """The rewritten body (model, stream usage, reasoning switch), or None to keep it."""
@@ -294,6 +384,13 @@ class StreamHandler:
         if new_body is not None:
             return responses.route_with_new_body(decision.tier, new_body)
         return responses.route_on_body(decision.tier)
+
+    def _log_cache_hit(self, hit: CacheHit, chat: ChatRequest) -> None:
+        log_sink = self._router.decision_log
+        if log_sink is not None:
+            log_sink.emit({"event": "cache_hit", "request_id": self.headers.get("x-request-id",
+                           ""), "kind": hit.kind, "similarity": round(hit.similarity, 4),
+                           "stream": chat.stream})
 
     def _log_decision(self, decision: Decision, facts: RequestFacts, elapsed_s: float) -> None:
         log_sink = self._router.decision_log
