@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from extproc.guard.pii import Hit, Severity, Text
+from extproc.guard.pii import _DENSE, Hit, Severity, Text
 
 __all__ = ["JAILBREAK_KINDS", "PATTERNS", "Pattern", "find_jailbreaks"]
 
@@ -46,6 +46,7 @@ class Pattern:
     gates: tuple[frozenset[bytes], ...]  # each must share a word with the text
     grade: Grade
     ambiguous: bool = False
+    anchor_words: tuple[bytes, ...] = ()  # ``anchors`` as words (empty: not words)
 
 
 def _words(m: re.Match[str]) -> set[str]:
@@ -170,7 +171,8 @@ def _p(
     if word_anchors:
         gates = (frozenset(a.encode() for a in anchor_list), *gates)
     regex = re.compile(notation.replace(" ", SEP), re.IGNORECASE)
-    return Pattern(f"jailbreak:{name}", regex, anchor_list, gates, grade, ambiguous)
+    words = tuple(a.encode() for a in anchor_list) if word_anchors else ()
+    return Pattern(f"jailbreak:{name}", regex, anchor_list, gates, grade, ambiguous, words)
 
 
 PATTERNS: tuple[Pattern, ...] = (
@@ -462,15 +464,28 @@ def _candidates(present: frozenset[bytes]) -> list[Pattern]:
             if id(pattern) in seen:
                 continue
             seen.add(id(pattern))
-            if all(not g.isdisjoint(present) for g in pattern.gates):
+            for gate in pattern.gates:
+                if gate.isdisjoint(present):
+                    break
+            else:
                 out.append(pattern)
     out.sort(key=lambda p: _ORDER[id(p)])
     return out
 
 
 def _matches(pattern: Pattern, t: Text) -> Iterator[re.Match[str]]:
-    for anchor in pattern.anchors:
-        i = t.lowered.find(anchor)
+    """Matches of ``pattern`` starting at its anchors (only anchors the text contains)."""
+    anchors = (
+        tuple(a for a, w in zip(pattern.anchors, pattern.anchor_words, strict=True) if w in t.words)
+        if pattern.anchor_words
+        else pattern.anchors
+    )
+    counts = [t.lowered.count(a) for a in anchors]
+    if sum(counts) > _DENSE:
+        yield from pattern.regex.finditer(t.text)
+        return
+    for anchor, count in zip(anchors, counts, strict=True):
+        i = t.lowered.find(anchor) if count else -1
         while i >= 0:
             m = pattern.regex.match(t.text, i)
             i = t.lowered.find(anchor, max(m.end(), i + 1) if m is not None else i + 1)

@@ -32,6 +32,8 @@ __all__ = [
     "IBAN_LENGTHS",
     "PII_KINDS",
     "SECRET_KINDS",
+    "VALIDATION_BUDGET",
+    "Budget",
     "Hit",
     "Severity",
     "Text",
@@ -65,6 +67,30 @@ SECRET_KINDS: frozenset[str] = frozenset(
 _WORD_TABLE = bytes.maketrans(
     bytes(range(256)), bytes(c if 48 <= c <= 57 or 97 <= c <= 122 else 32 for c in range(256))
 )
+_MARK_TABLE = bytes.maketrans(bytes(range(256)), bytes(32 if c == 32 else 120 for c in range(256)))
+_LONG_WORD = b"x" * 20
+#: Candidate validations allowed per scanned segment before it is reported as truncated.
+VALIDATION_BUDGET = 10_000
+#: More anchor occurrences than this: one ``finditer`` sweep beats a Python loop over them.
+_DENSE = 64
+
+
+class Budget:
+    """Work left for the expensive (Python-level) candidate checks of one segment."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, left: int = VALIDATION_BUDGET) -> None:
+        self.left = left
+
+    def spend(self, units: int = 1) -> bool:
+        """Take ``units``; False once the budget is gone (the caller stops looking)."""
+        self.left -= units
+        return self.left >= 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.left < 0
 
 
 class Text(NamedTuple):
@@ -74,32 +100,41 @@ class Text(NamedTuple):
     lowered: str  # same length as ``text``: positions are shared
     words: frozenset[bytes]  # maximal runs of [a-z0-9] in ``lowered``
     long_heads: frozenset[bytes]  # first 4 bytes of each word of 20+ characters
+    budget: Budget
 
 
 def prepare(text: str) -> Text:
     lowered = text.lower()
     if len(lowered) != len(text):  # only U+0130 grows under str.lower()
         lowered = text.replace("\u0130", "i").lower()
-    word_list = lowered.encode("ascii", "replace").translate(_WORD_TABLE).split()
-    words = frozenset(word_list)
+    spaced = lowered.encode("ascii", "replace").translate(_WORD_TABLE)
+    words = frozenset(spaced.split())
     long_heads: frozenset[bytes] = frozenset()
-    if word_list and max(map(len, word_list)) >= 20:
+    if _LONG_WORD in spaced.translate(_MARK_TABLE):
         long_heads = frozenset(w[:4] for w in words if len(w) >= 20)
-    return Text(text, lowered, words, long_heads)
+    return Text(text, lowered, words, long_heads, Budget())
 
 
 def _anchored(
-    regex: re.Pattern[str], text: str, hay: str, needle: str, back: int = 0
+    regex: re.Pattern[str], text: str, hay: str, needles: tuple[str, ...]
 ) -> Iterator[re.Match[str]]:
-    """``regex.match`` at each occurrence of ``needle`` in ``hay`` (minus ``back``)."""
-    i = hay.find(needle)
-    while i >= 0:
-        m = regex.match(text, max(0, i - back))
-        if m is not None:
-            yield m
-            i = hay.find(needle, max(m.end(), i + 1))
-        else:
-            i = hay.find(needle, i + 1)
+    """``regex.match`` at each occurrence of each needle in ``hay`` (``text`` or its lower-case
+    copy); one ``regex.finditer`` sweep instead when the needles are dense."""
+    counts = [hay.count(n) for n in needles]
+    if sum(counts) > _DENSE:
+        yield from regex.finditer(text)
+        return
+    for needle, count in zip(needles, counts, strict=True):
+        if not count:
+            continue
+        i = hay.find(needle)
+        while i >= 0:
+            m = regex.match(text, i)
+            if m is not None:
+                yield m
+                i = hay.find(needle, max(m.end(), i + 1))
+            else:
+                i = hay.find(needle, i + 1)
 
 
 # ---- validators ---------------------------------------------------------------------------
@@ -271,7 +306,18 @@ _EMAIL_DOMAIN = re.compile(
 )
 
 
+_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}+@(" + _EMAIL_DOMAIN.pattern + ")"
+)
+
+
 def _find_email(text: str) -> Iterator[Hit]:
+    if text.count("@") > _DENSE:
+        for hit in _EMAIL.finditer(text):
+            local = text[hit.start() : hit.start(1) - 1]
+            if local[0] != "." and local[-1] != "." and ".." not in local:
+                yield "email", hit.start(), hit.end(), "medium", f"{local[0]}***@{hit.group(1)}"
+        return
     at = text.find("@")
     while at >= 0:
         start = at
@@ -524,10 +570,13 @@ def find_pii(t: Text, on: frozenset[str]) -> Iterator[Hit]:
     text = t.text
     if "email" in on and "@" in text:
         yield from _find_email(text)
+    budget = t.budget
     for c in _CLUSTER.finditer(text):
         start, end = c.span()
         # Short clusters only matter as IBAN check digits ("GB82WEST...").
         if end - start >= 6 or (start >= 2 and text[start - 2 : start].isalpha()):
+            if not budget.spend(1 + (end - start) // 16):
+                return
             yield from _cluster_hits(t, start, end, on)
 
 
@@ -621,7 +670,7 @@ def _private_keys(text: str) -> Iterator[Hit]:
 
 
 def _jwts(text: str) -> Iterator[Hit]:
-    for m in _anchored(_JWT, text, text, "eyJ"):
+    for m in _anchored(_JWT, text, text, ("eyJ",)):
         header = _b64url_json(m.group(1))
         if isinstance(header, dict) and ("alg" in header or "typ" in header):
             alg = header.get("alg")
@@ -630,22 +679,22 @@ def _jwts(text: str) -> Iterator[Hit]:
 
 
 def _aws_key_ids(t: Text) -> Iterator[Hit]:
-    for prefix in _AWS_PREFIXES:
-        for m in _anchored(_AWS_KEY_ID, t.text, t.text, prefix):
-            raw = m.group()
-            if raw.startswith("AKIA") or any(c.isdigit() for c in raw[4:]):
-                yield "secret:aws_access_key", m.start(), m.end(), "high", _mask_secret(raw[:4])
+    prefixes = tuple(p for p in _AWS_PREFIXES if p.lower().encode() in t.long_heads)
+    for m in _anchored(_AWS_KEY_ID, t.text, t.text, prefixes):
+        raw = m.group()
+        if raw[:4] in _AWS_PREFIXES and (raw[:4] == "AKIA" or any(c.isdigit() for c in raw[4:])):
+            yield "secret:aws_access_key", m.start(), m.end(), "high", _mask_secret(raw[:4])
 
 
 def _aws_secrets(t: Text) -> Iterator[Hit]:
-    for m in _anchored(_AWS_SECRET, t.text, t.lowered, "aws"):
+    for m in _anchored(_AWS_SECRET, t.text, t.lowered, ("aws",)):
         value = m.group(1)
         if _mixed(value, 3) and shannon_entropy(value) >= 3.5:
             yield "secret:aws_secret_key", m.start(1), m.end(1), "high", _mask_secret("")
 
 
 def _openai_keys(text: str) -> Iterator[Hit]:
-    for m in _anchored(_OPENAI, text, text, "sk-"):
+    for m in _anchored(_OPENAI, text, text, ("sk-",)):
         body = m.group(2)
         letters = any(c.isalpha() for c in body)
         if letters and any(c.isdigit() for c in body) and shannon_entropy(body) >= 3.5:
@@ -655,25 +704,24 @@ def _openai_keys(text: str) -> Iterator[Hit]:
 def _generic_secrets(t: Text) -> Iterator[Hit]:
     """``password=…`` / ``api_key: …`` assignments whose value looks random."""
     seen: set[int] = set()
-    for anchor in _GENERIC_ANCHORS:
-        for m in _anchored(_GENERIC, t.text, t.lowered, anchor):
-            value = m.group(2)
-            if m.start(2) in seen or _PLACEHOLDER.search(value) or _IDENTIFIER.fullmatch(value):
-                continue
-            seen.add(m.start(2))
-            entropy = shannon_entropy(value)
-            if not _mixed(value, 2) or entropy < 3.0:
-                continue
-            severity: Severity = "high" if entropy >= 3.5 and len(value) >= 12 else "medium"
-            name_start = m.start()
-            while (
-                name_start > 0
-                and m.start() - name_start < 24
-                and (t.text[name_start - 1].isalnum() or t.text[name_start - 1] in "_-")
-            ):
-                name_start -= 1
-            name = t.text[name_start : m.start(2)].rstrip(" \"':=>")
-            yield "secret:generic", m.start(2), m.end(2), severity, f"{name}=****"
+    for m in _anchored(_GENERIC, t.text, t.lowered, _GENERIC_ANCHORS):
+        value = m.group(2)
+        if m.start(2) in seen or _IDENTIFIER.fullmatch(value) or _PLACEHOLDER.search(value):
+            continue
+        seen.add(m.start(2))
+        entropy = shannon_entropy(value)
+        if not _mixed(value, 2) or entropy < 3.0:
+            continue
+        severity: Severity = "high" if entropy >= 3.5 and len(value) >= 12 else "medium"
+        name_start = m.start()
+        while (
+            name_start > 0
+            and m.start() - name_start < 24
+            and (t.text[name_start - 1].isalnum() or t.text[name_start - 1] in "_-")
+        ):
+            name_start -= 1
+        name = t.text[name_start : m.start(2)].rstrip(" \"':=>")
+        yield "secret:generic", m.start(2), m.end(2), severity, f"{name}=****"
 
 
 def find_secrets(t: Text, on: frozenset[str]) -> Iterator[Hit]:
@@ -686,20 +734,19 @@ def find_secrets(t: Text, on: frozenset[str]) -> Iterator[Hit]:
     if "secret:aws_access_key" in on and not _AWS_HEADS.isdisjoint(heads):  # 20 x [A-Z0-9]
         yield from _aws_key_ids(t)
     if "secret:google_api_key" in on and "AIza" in text:
-        for m in _anchored(_GOOGLE, text, text, "AIza"):
+        for m in _anchored(_GOOGLE, text, text, ("AIza",)):
             yield "secret:google_api_key", m.start(), m.end(), "high", _mask_secret("AIza")
     if "secret:aws_secret_key" in on and b"aws" in words:
         yield from _aws_secrets(t)
     if "secret:github_token" in on and (not _GITHUB_WORDS.isdisjoint(words) or b"github" in words):
-        for needle in ("gh", "github_pat_"):
-            for m in _anchored(_GITHUB, text, text, needle):
-                raw = m.group()
-                prefix = "github_pat_" if raw.startswith("github_pat_") else raw[:4]
-                yield "secret:github_token", m.start(), m.end(), "high", _mask_secret(prefix)
+        for m in _anchored(_GITHUB, text, text, ("gh", "github_pat_")):
+            raw = m.group()
+            prefix = "github_pat_" if raw.startswith("github_pat_") else raw[:4]
+            yield "secret:github_token", m.start(), m.end(), "high", _mask_secret(prefix)
     if "secret:openai_key" in on and b"sk" in words:
         yield from _openai_keys(text)
     if "secret:slack_token" in on and not _SLACK_WORDS.isdisjoint(words):
-        for m in _anchored(_SLACK, text, text, "xox"):
+        for m in _anchored(_SLACK, text, text, ("xox",)):
             if sum(c.isdigit() for c in m.group()) >= 6:
                 yield "secret:slack_token", m.start(), m.end(), "high", _mask_secret(m.group(1))
 

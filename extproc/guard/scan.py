@@ -48,11 +48,16 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class ScanResult:
-    """Findings in text order. ``truncated``: only head + tail were analysed."""
+    """Findings in text order.
+
+    ``truncated``: not every character was fully analysed (the text was longer than
+    ``max_chars``, the findings cap was hit, or a candidate flood used up the validation
+    budget); findings may be missing. ``failed``: an internal error was swallowed.
+    """
 
     findings: tuple[Finding, ...] = ()
     truncated: bool = False
-    failed: bool = False  # an internal error was swallowed; findings may be incomplete
+    failed: bool = False
 
     @property
     def categories(self) -> frozenset[str]:
@@ -113,13 +118,13 @@ class PromptGuard:
             if not isinstance(text, str) or not text:
                 return ScanResult()
             if len(text) <= self.max_chars:
-                hits = self._scan_segment(text, 0)
-                truncated = False
+                hits, truncated = self._scan_segment(text, 0)
             else:
                 head = self.max_chars // 2
                 tail_start = len(text) - (self.max_chars - head)
-                hits = self._scan_segment(text[:head], 0)
-                hits += self._scan_segment(text[tail_start:], tail_start)
+                hits, _ = self._scan_segment(text[:head], 0)
+                tail, _ = self._scan_segment(text[tail_start:], tail_start)
+                hits += tail
                 truncated = True
             if len(hits) > self.max_findings:
                 hits, truncated = hits[: self.max_findings], True
@@ -131,7 +136,8 @@ class PromptGuard:
         except Exception:  # pragma: no cover - defensive: the request path must not fail
             return ScanResult(failed=True)
 
-    def _scan_segment(self, text: str, offset: int) -> list[Hit]:
+    def _scan_segment(self, text: str, offset: int) -> tuple[list[Hit], bool]:
+        """Hits in ``text`` (positions shifted by ``offset``) and whether work was cut short."""
         t = prepare(text)
         taken = _Spans()
         sources = (
@@ -139,10 +145,12 @@ class PromptGuard:
             find_pii(t, self._on),
             find_generic_secrets(t, self._on),  # last: specific formats win overlaps
         )
+        full = False
         for source in sources:
             for hit in source:
                 taken.add(hit)
                 if len(taken.hits) > self.max_findings:
+                    full = True
                     break
         hits = taken.hits
         if self._jailbreak:
@@ -150,7 +158,7 @@ class PromptGuard:
         hits.sort(key=lambda h: (h[1], h[2]))
         if offset:
             hits = [(k, s + offset, e + offset, sev, p) for k, s, e, sev, p in hits]
-        return [_safe_preview(h, text, offset) for h in hits]
+        return [_safe_preview(h, text, offset) for h in hits], full or t.budget.exhausted
 
 
 class _Spans:

@@ -192,6 +192,10 @@ class RouterMetrics:
         self.guard = Counter(
             "extproc_guard_findings", "Prompt guard outcomes", ["category", "action"], registry=r
         )
+        self.access_log_entries = Counter(
+            "extproc_access_log_entries", "Envoy access-log entries received (fast mode)",
+            ["kind"], registry=r,
+        )
         self.feedback = Counter(
             "extproc_feedback", "ReportFeedback calls by result", ["result"], registry=r
         )

@@ -21,6 +21,7 @@ from envoy.service.ext_proc.v3.external_processor_pb2 import (
 from envoy.type.v3.http_status_pb2 import HttpStatus
 
 _OVERWRITE = HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
+METADATA_NAMESPACE = "envoy.filters.http.ext_proc"
 
 CONTINUE_REQUEST_HEADERS = ProcessingResponse(request_headers=HeadersResponse())
 CONTINUE_REQUEST_BODY = ProcessingResponse(request_body=BodyResponse())
@@ -65,6 +66,7 @@ class ResponseBook:
         )
         self._route_body: dict[str, ProcessingResponse] = {}
         self._route_headers: dict[str, ProcessingResponse] = {}
+        self._route_metadata: dict[tuple[str, str, str | None], ProcessingResponse] = {}
         self._client_headers: dict[tuple[str, str, bool, str | None], ProcessingResponse] = {}
 
     def _route_common(self, tier: str) -> CommonResponse:
@@ -82,6 +84,24 @@ class ResponseBook:
             )
             if len(self._route_body) < self.MAX_CACHED:
                 self._route_body[tier] = response
+        return response
+
+    def route_by_metadata(self, tier: str, reason: str, arm: str | None) -> ProcessingResponse:
+        """Fast mode (request headers skipped): the decision travels as dynamic metadata
+        (namespace envoy.filters.http.ext_proc) that Envoy's routes match on. The empty but
+        present header_mutation makes Envoy 1.40 honour clear_route_cache."""
+        key = (tier, reason, arm)
+        response = self._route_metadata.get(key)
+        if response is None:
+            common = CommonResponse(clear_route_cache=True)
+            common.header_mutation.SetInParent()
+            response = ProcessingResponse(request_body=BodyResponse(response=common))
+            fields = {"tier": tier, "reason": reason}
+            if arm is not None:
+                fields["arm"] = arm
+            response.dynamic_metadata.update({METADATA_NAMESPACE: fields})
+            if len(self._route_metadata) < self.MAX_CACHED:
+                self._route_metadata[key] = response
         return response
 
     def route_on_headers(self, tier: str) -> ProcessingResponse:

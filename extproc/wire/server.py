@@ -7,12 +7,14 @@ import logging
 from typing import Any
 
 import grpc
+from envoy.service.accesslog.v3 import als_pb2_grpc
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc
 from envoy.service.ext_proc.v3.external_processor_pb2 import ProcessingResponse
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from extproc.api.v1 import control_pb2_grpc
 from extproc.router import Router
+from extproc.wire.access_log import AccessLogReceiver
 from extproc.wire.control import ControlService
 from extproc.wire.stream import StreamHandler
 
@@ -85,6 +87,8 @@ class RouterServer:
         control_pb2_grpc.add_RouterControlServicer_to_server(  # type: ignore[no-untyped-call]
             ControlService(lambda: self.processor.router), self.server
         )
+        self.access_log = AccessLogReceiver(lambda: self.processor.router)
+        als_pb2_grpc.add_AccessLogServiceServicer_to_server(self.access_log, self.server)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.port = 0

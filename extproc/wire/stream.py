@@ -54,6 +54,7 @@ from extproc.wire.responses import (
     CONTINUE_RESPONSE_BODY,
     CONTINUE_RESPONSE_HEADERS,
     CONTINUE_RESPONSE_TRAILERS,
+    METADATA_NAMESPACE,
     immediate,
 )
 
@@ -63,6 +64,13 @@ _UNSET = -1
 _STREAMED = ProcessingMode.STREAMED
 _BUFFERED_PARTIAL = ProcessingMode.BUFFERED_PARTIAL
 _NONE = ProcessingMode.NONE
+
+_FAST_ATTRIBUTES = (
+    ("request.path", ":path"),
+    ("request.url_path", ":path"),
+    ("request.method", ":method"),
+    ("request.id", "x-request-id"),
+)
 
 _CONTINUE = {
     "request_headers": CONTINUE_REQUEST_HEADERS,
@@ -93,6 +101,7 @@ class StreamHandler:
         "_started",
         "decision",
         "exchange",
+        "fast",
         "headers",
         "observe_only",
     )
@@ -106,6 +115,7 @@ class StreamHandler:
         self._started = 0.0
         self.decision: Decision | None = None
         self.exchange: Exchange | None = None
+        self.fast = False  # request headers skipped: answer with dynamic metadata
         self.headers: dict[str, str] = {}
         self.observe_only = False
 
@@ -154,6 +164,8 @@ class StreamHandler:
                 self._body_mode = request.protocol_config.request_body_mode
             return self._on_request_headers(request.request_headers)
         if phase == "request_body":
+            if self._started == 0.0:  # no request headers: fast mode, facts from attributes
+                self._fast_mode_facts(request)
             return self._on_request_body(request.request_body)
         if phase == "response_headers":
             if self.exchange is None:
@@ -175,6 +187,32 @@ class StreamHandler:
         return _CONTINUE[phase]
 
     # ---- parse --------------------------------------------------------------------------
+
+    def _fast_mode_facts(self, request: ProcessingRequest) -> None:
+        """Fast mode: request headers were skipped; path, method, id (and any headers the
+        rules need) come from ext_proc `request_attributes`."""
+        router = self._router
+        self.fast = True
+        self._started = time.monotonic()
+        attributes = request.attributes.get(METADATA_NAMESPACE)
+        headers = self.headers
+        if attributes is not None:
+            fields = attributes.fields
+            for attribute, key in _FAST_ATTRIBUTES:
+                value = fields.get(attribute)
+                if value is not None and value.HasField("string_value"):
+                    headers[key] = value.string_value
+            sent = fields.get("request.headers")
+            if sent is not None and sent.HasField("struct_value"):
+                wanted = router.wanted_headers
+                for name, value in sent.struct_value.fields.items():
+                    lowered = name.lower()
+                    if lowered in wanted and value.HasField("string_value"):
+                        headers.setdefault(lowered, value.string_value)
+        path = headers.get(":path", "").split("?", 1)[0]
+        # without a path attribute, assume the route sent only LLM calls here (chat)
+        self._kind = router.api_paths.get(path, "chat") if path else "chat"
+        headers.setdefault(":method", "POST")
 
     def _on_request_headers(self, msg: HttpHeaders) -> ProcessingResponse:
         router = self._router
@@ -377,8 +415,16 @@ class StreamHandler:
             router.metrics.count_arm(decision.rule, decision.arm)
             if decision.rule in router.learners:
                 router.decisions.remember(request_id, decision)
+        responses = router.responses
+        if self.fast:  # no response-side messages: outcomes arrive through the access log
+            routed = responses.route_by_metadata(decision.tier, decision.reason, decision.arm)
+            if new_body is None:
+                return routed
+            response = ProcessingResponse()
+            response.CopyFrom(routed)
+            response.request_body.response.body_mutation.body = new_body
+            return response
         self.exchange = Exchange(router, decision, self._started)
-        responses = self._router.responses
         if phase == "request_headers":
             return responses.route_on_headers(decision.tier)
         if new_body is not None:

@@ -1,0 +1,90 @@
+"""Envoy's gRPC access-log service: per-request outcomes off the request path (fast mode).
+
+In fast mode the router sees one message per request and no response. Envoy streams a log
+entry per finished request instead (status, duration, upstream cluster, time to first
+upstream byte, the router's dynamic metadata); this servicer feeds them into the same
+latency EMA, health windows, circuit breakers and learning policies as the full mode.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from envoy.data.accesslog.v3 import accesslog_pb2
+from envoy.service.accesslog.v3 import als_pb2, als_pb2_grpc
+
+from extproc.decision.model import Outcome
+from extproc.router import Router
+from extproc.wire.responses import METADATA_NAMESPACE
+
+log = logging.getLogger("extproc.accesslog")
+
+
+def _ms(duration: Any) -> float | None:
+    if duration.seconds == 0 and duration.nanos == 0:
+        return None
+    return float(duration.seconds) * 1000.0 + float(duration.nanos) / 1e6
+
+
+def record_entry(router: Router, entry: accesslog_pb2.HTTPAccessLogEntry) -> bool:
+    """Feed one finished request into the router's live state; False if it wasn't routed."""
+    common = entry.common_properties
+    metadata = common.metadata.filter_metadata.get(METADATA_NAMESPACE)
+    if metadata is None or "tier" not in metadata.fields:
+        return False
+    tier = metadata.fields["tier"].string_value
+    if tier not in router.config.tiers:
+        return False
+    status = entry.response.response_code.value
+    ttfb_ms = _ms(common.time_to_first_upstream_rx_byte)
+    duration_ms = _ms(common.duration) or _ms(common.time_to_last_downstream_tx_byte) or 0.0
+    failed = status == 0 or status >= 500 or status in router.failure_statuses
+    model = router.config.tiers[tier].model or "-"
+    metrics = router.metrics
+    if ttfb_ms is not None:
+        router.latency.observe(tier, ttfb_ms)
+        metrics.ttfb.child(tier, model).observe(ttfb_ms / 1000.0)
+    metrics.duration.child(tier, model).observe(duration_ms / 1000.0)
+    metrics.count_upstream_status(tier, status)
+    metrics.count_outcome(tier, not failed)
+    router.health.record_outcome(tier, not failed, duration_ms)
+    request_id = entry.request.request_id
+    decision = router.decisions.recall(request_id) if request_id else None
+    if decision is not None:
+        learner = router.learners.get(decision.rule)
+        if learner is not None:
+            outcome = Outcome(ok=not failed, latency_ms=duration_ms, cost=0.0)
+            learner.learn(decision, learner.reward_for(outcome))
+    return True
+
+
+class AccessLogReceiver(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[misc]
+    """envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs."""
+
+    def __init__(self, current_router: Callable[[], Router]) -> None:
+        self._router = current_router
+        self.entries = 0
+
+    async def StreamAccessLogs(
+        self, request_iterator: Any, context: grpc.aio.ServicerContext
+    ) -> als_pb2.StreamAccessLogsResponse:
+        try:
+            async for message in request_iterator:
+                router = self._router()
+                for entry in message.http_logs.log_entry:
+                    self.entries += 1
+                    try:
+                        routed = record_entry(router, entry)
+                    except Exception:
+                        router.metrics.stream_errors.labels("access_log").inc()
+                        log.exception("bad access-log entry")
+                        continue
+                    router.metrics.access_log_entries.labels(
+                        "routed" if routed else "other"
+                    ).inc()
+        except grpc.aio.AioRpcError:
+            pass
+        return als_pb2.StreamAccessLogsResponse()
