@@ -48,16 +48,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"config error in {args.config}:\n  - {exc}", file=sys.stderr)
         return 2
+    from extproc.config.warnings import config_warnings
+
     rules = ", ".join(rule.name for rule in pipeline.rules)
-    print(f"{args.config}: OK ({len(config.tiers)} tiers; rules: {rules})")
+    print(f"{args.config}: OK ({len(config.tiers)} tiers; rules: {rules}; mode: {config.mode})")
+    for warning in config_warnings(config):
+        print(f"  warning: {warning}")
     return 0
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     from extproc.stack.up import Stack, StackPorts, run_up
 
+    mode = "full"
     if args.config:
-        _load(args.config)  # fail fast with key-path errors
+        mode = _load(args.config).mode  # fail fast with key-path errors
+    envoy_config = args.envoy_config or ("fast.yaml" if mode == "fast" else "two-tier.yaml")
     ports = StackPorts(
         listen=args.port,
         envoy_admin=args.envoy_admin_port,
@@ -69,7 +75,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     stack = Stack(
         ports=ports,
         router_config=args.config,
-        envoy_template=args.envoy_config,
+        envoy_template=envoy_config,
         failure_mode_allow=not args.fail_closed,
     )
     return run_up(stack)
@@ -147,7 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="start Envoy + router + demo upstreams on 127.0.0.1")
     up.add_argument("--config", help="router YAML config")
-    up.add_argument("--envoy-config", default="two-tier.yaml", help="Envoy template in envoy/")
+    up.add_argument(
+        "--envoy-config",
+        help="Envoy template in envoy/ (default: two-tier.yaml, or fast.yaml for mode: fast)",
+    )
     up.add_argument("--port", type=int, default=10000, help="Envoy listener port")
     up.add_argument("--envoy-admin-port", type=int, default=9901)
     up.add_argument("--router-port", type=int, default=50051)

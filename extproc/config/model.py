@@ -438,6 +438,14 @@ def _default_tiers() -> dict[str, TierConfig]:
 class RouterConfig(_Strict):
     """Top-level router configuration."""
 
+    mode: Literal["full", "fast"] = Field(
+        "full",
+        description="Which Envoy setup this router serves. full: request headers, buffered "
+        "body and response headers reach the router (envoy/two-tier.yaml). fast: one message "
+        "per request, routing on dynamic metadata, outcomes via the access log "
+        "(envoy/fast.yaml). The router handles both; `validate` warns about features the fast "
+        "mode cannot serve and `up` picks the Envoy config.",
+    )
     server: ServerConfig = Field(default_factory=ServerConfig)  # type: ignore[arg-type]
     request: RequestConfig = Field(default_factory=RequestConfig)  # type: ignore[arg-type]
     routing: RoutingConfig = Field(default_factory=RoutingConfig)  # type: ignore[arg-type]

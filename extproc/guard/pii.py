@@ -353,7 +353,12 @@ _SEPS = re.compile(r"[ \-]")
 _SSN = re.compile(
     r"(?<![0-9A-Za-z_\-])([0-9]{3})([\- ])([0-9]{2})\2([0-9]{4})(?![0-9A-Za-z_]|-[0-9])"
 )
-_PHONE = re.compile(r"(?<![\w+.\-/])(?:\+|\()?[0-9][0-9 ().\-]{5,22}[0-9](?![\w]|[.\-/][0-9])")
+# Starts: "+<country>", a trunk 0 ("020", "(0..."), a NANP area code, or "1-" + area code.
+_PHONE = re.compile(
+    r"(?<![\w+.\-/])"
+    r"(?:\+[1-9]|\(?0[0-9]|\(?[2-9][0-9]{2}(?=[) .\-])|1[ .\-]\(?[2-9][0-9]{2})"
+    r"[0-9 ().\-]{3,20}[0-9](?![\w]|[.\-/][0-9])"
+)
 _PHONE_GROUPS = re.compile(r"[ ().\-]+")
 _PHONE_BAD_SEPS = re.compile(r"[ .\-]{2,}|[().\-][ .\-]*[().\-]")
 _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}(?: ?[A-Za-z0-9]){10,32}")
@@ -392,9 +397,11 @@ def _ssn_valid(area: str, group: str, serial: str) -> bool:
     return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
 
 
-def _digit_runs(text: str, lo: int, hi: int) -> Iterator[Hit]:
+def _digit_runs(text: str, lo: int, hi: int, budget: Budget) -> Iterator[Hit]:
     """Payment cards (grouping, IIN, Luhn) and grouped Aadhaar numbers (Verhoeff)."""
     for m in _DIGIT_RUN.finditer(text, lo, hi):
+        if not budget.spend():
+            return
         raw = m.group()
         groups = _SEPS.split(raw)
         digits = "".join(groups)
@@ -409,8 +416,10 @@ def _digit_runs(text: str, lo: int, hi: int) -> Iterator[Hit]:
             yield "card", m.start(), m.end(), "high", _mask_alnum(raw, keep_first=4, keep_last=4)
 
 
-def _ssns(text: str, lo: int, hi: int) -> Iterator[Hit]:
+def _ssns(text: str, lo: int, hi: int, budget: Budget) -> Iterator[Hit]:
     for m in _SSN.finditer(text, lo, hi):
+        if not budget.spend():
+            return
         area, sep, group, serial = m.groups()
         if _ssn_valid(area, group, serial):
             yield "ssn", m.start(), m.end(), "high", f"***{sep}**{sep}{serial}"
@@ -445,8 +454,10 @@ def _phone_shape(raw: str) -> int:
     return _OK if n <= 12 else _RETRY
 
 
-def _phones(text: str, lo: int, hi: int) -> Iterator[Hit]:
+def _phones(text: str, lo: int, hi: int, budget: Budget) -> Iterator[Hit]:
     for m in _PHONE.finditer(text, lo, hi):
+        if not budget.spend():
+            return
         raw, end = m.group(), m.end()
         for _ in range(3):
             shape = _phone_shape(raw)
@@ -517,9 +528,9 @@ def _cluster_hits(t: Text, start: int, end: int, on: frozenset[str]) -> Iterator
                 yield hit
                 break
     if n >= 12 and ("card" in on or "in_aadhaar" in on):
-        yield from _digit_runs(text, start, hi)
+        yield from _digit_runs(text, start, hi, t.budget)
     if n >= 9 and "ssn" in on:
-        yield from _ssns(text, start, hi)
+        yield from _ssns(text, start, hi, t.budget)
     words = t.words
     if (
         n == 9
@@ -547,7 +558,7 @@ def _cluster_hits(t: Text, start: int, end: int, on: frozenset[str]) -> Iterator
     if n >= 7 and "phone" in on:
         lo = start - 1 if start and text[start - 1] in "+(" else start
         found = False
-        for hit in _phones(text, lo, hi):
+        for hit in _phones(text, lo, hi, t.budget):
             found = True
             yield hit
         if (
@@ -575,7 +586,7 @@ def find_pii(t: Text, on: frozenset[str]) -> Iterator[Hit]:
         start, end = c.span()
         # Short clusters only matter as IBAN check digits ("GB82WEST...").
         if end - start >= 6 or (start >= 2 and text[start - 2 : start].isalpha()):
-            if not budget.spend(1 + (end - start) // 16):
+            if not budget.spend():
                 return
             yield from _cluster_hits(t, start, end, on)
 
@@ -610,14 +621,15 @@ _JWT = re.compile(
     r"(?<![A-Za-z0-9_\-])(eyJ[A-Za-z0-9_\-]{5,2048})\.([A-Za-z0-9_\-]{2,8192})\."
     r"([A-Za-z0-9_\-]{0,2048})(?![A-Za-z0-9_\-.])"
 )
-# Key names; matched from an anchor word (``key`` in ``api_key``), so a prefix is optional.
+# Key names, then an assignment. Matched from an anchor word (``key`` in ``api_key``); what may
+# precede the word is checked in Python (_generic_boundary_ok).
 _GENERIC = re.compile(
-    r"(?i)(?:(?<![a-z])|(?<=api)|(?<=access)|(?<=secret)|(?<=private)|(?<=client))"
-    r"(password|passwd|passphrase|pwd|pass|secret|key|apikey|token)"
+    r"(?i)(password|passwd|passphrase|pwd|pass|secret|key|apikey|token)"
     r"(?:[_\-]?(?:key|token|secret|password|passwd|pass|phrase|access|auth|api|value)){0,2}"
     r"[\"']?\s{0,3}(?::=|=>|[:=])\s{0,3}[\"']?"
     r"([^\s\"'`,;)\]}<>]{8,256})"
 )
+_GENERIC_GLUE = ("api", "access", "secret", "private", "client")  # "apikey", "secretkey", ...
 _GENERIC_WORDS = frozenset(
     w.encode()
     for w in "password passwd passphrase pwd pass secret key apikey token secretkey accesskey "
@@ -704,8 +716,18 @@ def _openai_keys(text: str) -> Iterator[Hit]:
 def _generic_secrets(t: Text) -> Iterator[Hit]:
     """``password=…`` / ``api_key: …`` assignments whose value looks random."""
     seen: set[int] = set()
+    budget = t.budget
     for m in _anchored(_GENERIC, t.text, t.lowered, _GENERIC_ANCHORS):
+        start = m.start()
+        if (
+            start
+            and t.lowered[start - 1].isalpha()
+            and not t.lowered.endswith(_GENERIC_GLUE, max(0, start - 7), start)
+        ):
+            continue  # "monkey=", "bypass:"; but "apikey=" is fine
         value = m.group(2)
+        if not budget.spend():
+            return
         if m.start(2) in seen or _IDENTIFIER.fullmatch(value) or _PLACEHOLDER.search(value):
             continue
         seen.add(m.start(2))

@@ -113,3 +113,20 @@ def test_config_reference_doc_is_up_to_date() -> None:
         "docs/config-reference.md is stale: run `extproc-router config-reference > "
         "docs/config-reference.md`"
     )
+
+
+def test_fast_mode_warnings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from extproc.config.warnings import config_warnings
+
+    assert config_warnings(parse_config({"mode": "fast"})) == []
+    assert config_warnings(parse_config({"cache": {"enabled": True}})) == []  # full mode
+    warned = config_warnings(parse_config({
+        "mode": "fast", "cache": {"enabled": True}, "observe": {"response_body": "all"},
+        "routing": {"rules": [{"type": "ab", "key_header": "x-user-id", "arms": {
+            "a": {"tier": "tier_low", "weight": 1}, "b": {"tier": "tier_high", "weight": 1}}}]},
+    }))
+    assert len(warned) == 3 and any("cache" in w for w in warned)
+    path = tmp_path / "fast.yaml"
+    path.write_text("mode: fast\ncache: {enabled: true}\n")
+    assert main(["validate", str(path)]) == 0
+    assert "warning: cache" in capsys.readouterr().out
