@@ -26,3 +26,22 @@ class AlwaysTier:
 
     def evaluate(self, signals: Signals) -> Verdict | None:
         return Verdict(self.tier, "custom_always")
+
+
+class SlowRule:
+    """Blocks the event loop when the request carries `x-slow` (fault injection: a router
+    slower than Envoy's message_timeout)."""
+
+    name = "slow"
+    headers = frozenset({"x-slow"})
+
+    def __init__(self, params: dict[str, Any], tiers: frozenset[str]) -> None:
+        self.delay_s = float(params.get("delay_ms", 300)) / 1000.0
+
+    def evaluate(self, signals: Signals) -> Verdict | None:
+        if signals.facts.headers.get("x-slow"):
+            import time
+
+            time.sleep(self.delay_s)
+            return Verdict("tier_high", "slow_rule")
+        return None
