@@ -132,6 +132,7 @@ class Router:
             for name, t in config.tiers.items()
         }
         self._background: list[asyncio.Task[None]] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
         state_collector = TierStateCollector(self)
         self.metrics.registry.register(state_collector)
         self._collectors.append(state_collector)
@@ -237,6 +238,7 @@ class Router:
 
     async def start_background(self) -> None:
         """Start off-request-path work: health snapshots, scraping, health checks, Redis."""
+        self.loop = asyncio.get_running_loop()
         self.start()
         self._background.append(asyncio.create_task(self._snapshot_loop(), name="health"))
         await self.semantic.start()

