@@ -87,8 +87,21 @@ class GuardConfig(_Strict):
     secret_action: Literal["block", "private", "annotate"] = "block"
     jailbreak_action: Literal["block", "private", "annotate"] = "block"
     min_jailbreak_severity: Literal["low", "medium", "high"] = "medium"
-    disabled_kinds: tuple[str, ...] = ()
+    disabled_kinds: tuple[str, ...] = Field(
+        (), description="Detector kinds to switch off, e.g. phone or secret:generic "
+        "(docs/prompt-guard.md lists them)."
+    )
     max_chars: int = Field(200_000, ge=1000)
+
+    @field_validator("disabled_kinds")
+    @classmethod
+    def _known_kinds(cls, kinds: tuple[str, ...]) -> tuple[str, ...]:
+        from extproc.guard.scan import ALL_KINDS
+
+        unknown = sorted(set(kinds) - ALL_KINDS)
+        if unknown:
+            raise ValueError(f"unknown guard kinds {unknown} (known: {sorted(ALL_KINDS)})")
+        return kinds
 
 
 class ClassifierConfig(_Strict):
