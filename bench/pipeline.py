@@ -35,18 +35,35 @@ from extproc.wire.stream import StreamHandler  # noqa: E402
 from tests.helpers import request_body, request_headers, response_headers  # noqa: E402
 
 SHORT = "Hi! How are you today? Tell me a joke."
-MEDIUM = ("Prove that there are infinitely many primes, then write a Python function that "
-          "returns the first n primes with a segmented sieve and analyse its complexity. ") * 4
+MEDIUM = (
+    "Prove that there are infinitely many primes, then write a Python function that "
+    "returns the first n primes with a segmented sieve and analyse its complexity. "
+) * 4
 CONFIGS: dict[str, dict[str, Any]] = {
     "default rules": {},
     "complexity only": {"routing": {"rules": [{"type": "complexity"}]}},
-    "split 60/40": {"routing": {"rules": [{"type": "split",
-                                           "weights": {"tier_low": 60, "tier_high": 40}}]}},
-    "sticky a/b": {"routing": {"rules": [{"type": "ab", "key_header": "x-user-id", "arms": {
-        "a": {"tier": "tier_low", "weight": 1}, "b": {"tier": "tier_high", "weight": 1}}}]}},
+    "split 60/40": {
+        "routing": {"rules": [{"type": "split", "weights": {"tier_low": 60, "tier_high": 40}}]}
+    },
+    "sticky a/b": {
+        "routing": {
+            "rules": [
+                {
+                    "type": "ab",
+                    "key_header": "x-user-id",
+                    "arms": {
+                        "a": {"tier": "tier_low", "weight": 1},
+                        "b": {"tier": "tier_high", "weight": 1},
+                    },
+                }
+            ]
+        }
+    },
     "bandit linucb": {"routing": {"rules": [{"type": "bandit", "algorithm": "linucb"}]}},
-    "guard + reasoning": {"guard": {"enabled": True},
-                          "reasoning": {"tiers": {"tier_high": {"family": "qwen3", "mode": "on"}}}},
+    "guard + reasoning": {
+        "guard": {"enabled": True},
+        "reasoning": {"tiers": {"tier_high": {"family": "qwen3", "mode": "on"}}},
+    },
 }
 
 
@@ -64,8 +81,11 @@ def timed(fn: Callable[[], object], n: int, rounds: int = 5) -> float:
 
 
 def chat(text: str) -> ChatRequest:
-    parsed = parse_body(orjson.dumps({"model": "m", "messages": [
-        {"role": "user", "content": text}]}), "chat", 1 << 24)
+    parsed = parse_body(
+        orjson.dumps({"model": "m", "messages": [{"role": "user", "content": text}]}),
+        "chat",
+        1 << 24,
+    )
     assert isinstance(parsed, ChatRequest)
     return parsed
 
@@ -78,23 +98,39 @@ def main() -> None:
     rows: list[tuple[str, str, float]] = []
     scorer = ComplexityScorer()
     for label, text in (("short", SHORT), ("medium", MEDIUM)):
-        rows.append(("scorer", f"{label} prompt ({len(text)} chars)",
-                     timed(lambda t=text: scorer.score(t), args.n)))
+        rows.append(
+            (
+                "scorer",
+                f"{label} prompt ({len(text)} chars)",
+                timed(lambda t=text: scorer.score(t), args.n),
+            )
+        )
     big = "lorem ipsum " * 450_000
     rows.append(("scorer", "5 MB prompt", timed(lambda: scorer.score(big), 20, rounds=3)))
     for name, overrides in CONFIGS.items():
         router = Router(parse_config(overrides))
         router.decision_log = DecisionLog(io.BytesIO())
         parsed = chat(SHORT)
-        facts = RequestFacts("/v1/chat/completions", "POST", "r", None, parsed,
-                             {"x-user-id": "alice"})
+        facts = RequestFacts(
+            "/v1/chat/completions", "POST", "r", None, parsed, {"x-user-id": "alice"}
+        )
         score = scorer.score(parsed.text)
-        rows.append(("decide (scored)", name, timed(
-            lambda f=facts, r=router, s=score: r.pipeline.decide(
-                Signals(f, r.scorer, r.backend, s)), args.n)))
+        rows.append(
+            (
+                "decide (scored)",
+                name,
+                timed(
+                    lambda f=facts, r=router, s=score: r.pipeline.decide(
+                        Signals(f, r.scorer, r.backend, s)
+                    ),
+                    args.n,
+                ),
+            )
+        )
         h = request_headers(extra={"x-user-id": "alice"})
-        b = request_body(orjson.dumps({"model": "auto", "messages": [
-            {"role": "user", "content": SHORT}]}))
+        b = request_body(
+            orjson.dumps({"model": "auto", "messages": [{"role": "user", "content": SHORT}]})
+        )
         rh = response_headers()
 
         def lifecycle(r: Router = router, msgs: tuple[Any, ...] = (h, b, rh)) -> None:
@@ -106,11 +142,16 @@ def main() -> None:
         rows.append(("handler, 3 messages", name, timed(lifecycle, args.n // 2)))
     result = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": {"nproc": os.cpu_count(), "python": platform.python_version(),
-                    "loadavg": os.getloadavg()},
+        "machine": {
+            "nproc": os.cpu_count(),
+            "python": platform.python_version(),
+            "loadavg": os.getloadavg(),
+        },
         "n": args.n,
-        "rows": [{"bench": a, "case": b, "us_per_call": round(c, 2),
-                  "per_s": round(1e6 / c)} for a, b, c in rows],
+        "rows": [
+            {"bench": a, "case": b, "us_per_call": round(c, 2), "per_s": round(1e6 / c)}
+            for a, b, c in rows
+        ],
         "median_handler_us": statistics.median(c for a, _, c in rows if a.startswith("handler")),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

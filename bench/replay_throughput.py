@@ -46,12 +46,21 @@ OUT = ROOT / "bench" / "results" / "replay_throughput.json"
 POLICIES: dict[str, Callable[[], RouterConfig]] = {
     "default chain (override, vram, latency_sla, complexity)": RouterConfig,
     "complexity only": lambda: parse_config({"routing": {"rules": [{"type": "complexity"}]}}),
-    "examples/router.yaml": lambda: load_config(ROOT / "examples" / "router.yaml",
-                                                env={"ROUTER_LISTEN": "", "X": ""}),
-    "split 60/40": lambda: parse_config({"routing": {"rules": [
-        {"type": "split", "weights": {"tier_low": 60, "tier_high": 40}, "seed": 1}]}}),
-    "bandit thompson (learning)": lambda: parse_config({"routing": {"rules": [
-        {"type": "bandit", "algorithm": "thompson", "seed": 1}]}}),
+    "examples/router.yaml": lambda: load_config(
+        ROOT / "examples" / "router.yaml", env={"ROUTER_LISTEN": "", "X": ""}
+    ),
+    "split 60/40": lambda: parse_config(
+        {
+            "routing": {
+                "rules": [
+                    {"type": "split", "weights": {"tier_low": 60, "tier_high": 40}, "seed": 1}
+                ]
+            }
+        }
+    ),
+    "bandit thompson (learning)": lambda: parse_config(
+        {"routing": {"rules": [{"type": "bandit", "algorithm": "thompson", "seed": 1}]}}
+    ),
 }
 
 
@@ -104,8 +113,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=50_000, help="requests in the trace")
     parser.add_argument("--rounds", type=int, default=3, help="best of this many runs")
-    parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
-                        help="processes for the parallel scoring row")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="processes for the parallel scoring row",
+    )
     parser.add_argument("--out", type=Path, default=OUT, help="JSON output path")
     args = parser.parse_args()
     n, rounds = args.n, args.rounds
@@ -137,11 +150,15 @@ def main() -> None:
         "end_to_end_per_s": {
             "distinct prompts, 1 worker": n / (score_1 + decide_s),
             f"distinct prompts, {args.workers} workers": n / (score_w + decide_s),
-            f"as synthesized ({unique_repeated} distinct prompts, cached)":
-                n / (score_repeated + decide_s),
+            f"as synthesized ({unique_repeated} distinct prompts, cached)": n
+            / (score_repeated + decide_s),
         },
-        "machine": {"python": sys.version.split()[0], "platform": platform.platform(),
-                    "cpus": os.cpu_count(), "load_average_1m": os.getloadavg()[0]},
+        "machine": {
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "load_average_1m": os.getloadavg()[0],
+        },
     }
 
     print(f"replay throughput, {n:,} requests, best of {rounds} (one core unless noted)\n")
@@ -150,8 +167,10 @@ def main() -> None:
     for name, rate in decide.items():
         print(f"{'decide, precomputed: ' + name:72} {rate:>12,.0f}")
     print(f"{'score distinct prompts, 1 worker':72} {n / score_1:>12,.0f}")
-    print(f"{f'score distinct prompts, {args.workers} workers (incl. process start)':72} "
-          f"{n / score_w:>12,.0f}")
+    print(
+        f"{f'score distinct prompts, {args.workers} workers (incl. process start)':72} "
+        f"{n / score_w:>12,.0f}"
+    )
     for name, rate in results["end_to_end_per_s"].items():
         print(f"{'end to end (default chain), ' + name:72} {rate:>12,.0f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)

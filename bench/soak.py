@@ -35,13 +35,33 @@ from extproc.stack.up import Stack, StackPorts  # noqa: E402
 
 BODIES = [
     {"model": "auto", "messages": [{"role": "user", "content": "Hi! How are you?"}]},
-    {"model": "auto", "stream": True,
-     "messages": [{"role": "user", "content": "Tell me a short joke."}]},
-    {"model": "auto", "messages": [{"role": "system", "content": "You are terse."},
-                                   {"role": "user", "content": "Prove that there are infinitely "
-                                    "many primes and write a Python sieve; analyse it."}]},
-    {"model": "auto", "stream": True, "messages": [{"role": "user", "content":
-     "Summarise this report in one line: " + "quarterly revenue grew in every region. " * 200}]},
+    {
+        "model": "auto",
+        "stream": True,
+        "messages": [{"role": "user", "content": "Tell me a short joke."}],
+    },
+    {
+        "model": "auto",
+        "messages": [
+            {"role": "system", "content": "You are terse."},
+            {
+                "role": "user",
+                "content": "Prove that there are infinitely "
+                "many primes and write a Python sieve; analyse it.",
+            },
+        ],
+    },
+    {
+        "model": "auto",
+        "stream": True,
+        "messages": [
+            {
+                "role": "user",
+                "content": "Summarise this report in one line: "
+                + "quarterly revenue grew in every region. " * 200,
+            }
+        ],
+    },
 ]
 
 
@@ -74,8 +94,12 @@ def sample(admin: int) -> dict[str, float]:
     text = httpx.get(f"http://127.0.0.1:{admin}/metrics", timeout=5).text
     out: dict[str, float] = {}
     for line in text.splitlines():
-        for name in ("process_resident_memory_bytes", "process_open_fds",
-                     "extproc_asyncio_tasks", "extproc_streams_active"):
+        for name in (
+            "process_resident_memory_bytes",
+            "process_open_fds",
+            "extproc_asyncio_tasks",
+            "extproc_streams_active",
+        ):
             if line.startswith(name + " "):
                 out[name] = float(line.split()[-1])
     return out
@@ -108,17 +132,35 @@ def main() -> None:
     script = tmp / "soak.lua"
     lua_script(script)
     # measure throughput briefly to size the duration for the requested count
-    probe = subprocess.run(["wrk", "-t1", f"-c{args.concurrency}", "-d5s", "-s", str(script),
-                            stack.url], capture_output=True, text=True, check=True)
-    probe_rps = float(next(row.split()[1] for row in probe.stdout.splitlines()
-                           if row.startswith("Requests/sec")))
+    probe = subprocess.run(
+        ["wrk", "-t1", f"-c{args.concurrency}", "-d5s", "-s", str(script), stack.url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    probe_rps = float(
+        next(row.split()[1] for row in probe.stdout.splitlines() if row.startswith("Requests/sec"))
+    )
     duration = min(args.max_minutes * 60, max(10.0, args.requests / max(probe_rps, 1.0)))
     thread = threading.Thread(target=sampler, daemon=True)
     started = time.monotonic()
     thread.start()
-    run = subprocess.run(["wrk", "-t2", f"-c{args.concurrency}", f"-d{int(duration)}s",
-                          "--timeout", "30s", "-s", str(script), stack.url],
-                         capture_output=True, text=True, check=True)
+    run = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{args.concurrency}",
+            f"-d{int(duration)}s",
+            "--timeout",
+            "30s",
+            "-s",
+            str(script),
+            stack.url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     stop.set()
     thread.join(10)
     final = sample(stack.ports.router_admin)
@@ -150,12 +192,18 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
     rows = [
-        ("requests", f"{result['requests']:,} in {result['duration_s']} s "
-                     f"({result['rps']:.0f}/s, c={args.concurrency})"),
+        (
+            "requests",
+            f"{result['requests']:,} in {result['duration_s']} s "
+            f"({result['rps']:.0f}/s, c={args.concurrency})",
+        ),
         ("errors", f"non-2xx {result['non_2xx']}, socket errors {result['socket_errors']}"),
         ("latency", f"p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms"),
-        ("router RSS", f"{result['rss_after_warmup_mb']:.1f} MB after warm-up → "
-                       f"{result['rss_end_mb']:.1f} MB (growth {result['rss_growth_mb']:.1f} MB)"),
+        (
+            "router RSS",
+            f"{result['rss_after_warmup_mb']:.1f} MB after warm-up → "
+            f"{result['rss_end_mb']:.1f} MB (growth {result['rss_growth_mb']:.1f} MB)",
+        ),
         ("open fds", f"{result['fds_min_max']}"),
         ("event-loop tasks", f"{result['tasks_min_max']}"),
     ]

@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import importlib
 import itertools
+import math
 import os
 import re
 import time
@@ -109,7 +110,7 @@ class HashingEmbedder:
             for feat, count in self._features(text).items():
                 h = zlib.crc32(feat.encode())
                 sign = 1.0 if h & 0x80000000 else -1.0
-                out[row, h % self._dim] += sign * (1.0 + np.log(count))
+                out[row, h % self._dim] += sign * (1.0 + math.log(count))
         return normalize_rows(out)
 
 
@@ -206,8 +207,9 @@ class SentenceTransformerEmbedder:
         with self._torch.inference_mode():
             features = prep(texts)
             if self.device != "cpu":
-                features = {k: v.to(self.device) if hasattr(v, "to") else v
-                            for k, v in features.items()}
+                features = {
+                    k: v.to(self.device) if hasattr(v, "to") else v for k, v in features.items()
+                }
             out = model(features)["sentence_embedding"]
             return normalize_rows(out.float().cpu().numpy())
 

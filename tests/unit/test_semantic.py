@@ -170,11 +170,13 @@ def test_hashing_embedder_is_deterministic_and_normalised() -> None:
 
 def test_hashing_embedder_reflects_lexical_overlap() -> None:
     emb = HashingEmbedder()
-    v = emb.embed([
-        "write a python function to sort a list",
-        "python function that sorts a list",
-        "good morning, how are you",
-    ])
+    v = emb.embed(
+        [
+            "write a python function to sort a list",
+            "python function that sorts a list",
+            "good morning, how are you",
+        ]
+    )
     assert float(v[0] @ v[1]) > 0.5 > float(v[0] @ v[2])
     with pytest.raises(ValueError):
         HashingEmbedder(dim=2)
@@ -259,9 +261,7 @@ async def test_loop_never_blocks_while_embedding() -> None:
     inner = SlowEmbedder(delay_s=0.05)  # 50 ms of "model" per batch
     front = BatchingEmbedder(inner, max_batch=4)
     try:
-        work = asyncio.ensure_future(
-            asyncio.gather(*(front.embed(f"text {i}") for i in range(24)))
-        )
+        work = asyncio.ensure_future(asyncio.gather(*(front.embed(f"text {i}") for i in range(24))))
         lag = await max_loop_lag(work)
         assert len(inner.batches) >= 6
         assert lag < 0.04, f"event loop lagged {lag * 1000:.1f} ms"
@@ -273,9 +273,7 @@ async def test_errors_reach_every_caller_and_recover() -> None:
     inner = SlowEmbedder(delay_s=0.0, fail=True)
     front = BatchingEmbedder(inner)
     try:
-        results = await asyncio.gather(
-            front.embed("a"), front.embed("b"), return_exceptions=True
-        )
+        results = await asyncio.gather(front.embed("a"), front.embed("b"), return_exceptions=True)
         assert all(isinstance(r, RuntimeError) for r in results)
         assert front.stats.errors >= 1 and front.cached("a") is None
         inner.fail = False
@@ -545,8 +543,9 @@ def test_single_thread_numpy_blas_in_a_fresh_process() -> None:
         "               if i['internal_api'] == 'openblas')\n"
         "print(ok)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
     has_threadpoolctl = importlib.util.find_spec("threadpoolctl") is not None
     assert out.stdout.strip() == str(has_threadpoolctl)
 
