@@ -55,7 +55,9 @@ class SemanticLayer:
                 HashingEmbedder,
                 SemanticUnavailable,
                 SentenceTransformerEmbedder,
+                warm_up,
             )
+            from extproc.semantic.index import single_thread_numpy_blas
         except ImportError as exc:  # numpy-only parts missing would be a packaging bug
             self.unavailable = f"semantic layer cannot load: {exc}"
             log.error(self.unavailable)
@@ -66,16 +68,19 @@ class SemanticLayer:
                 base: Any = HashingEmbedder()
             else:
                 base = await asyncio.to_thread(SentenceTransformerEmbedder, cfg.model)
+                await asyncio.to_thread(warm_up, base)
         except SemanticUnavailable as exc:
             self.unavailable = str(exc)
             log.error("semantic layer off: %s (the category rule abstains, the cache matches "
                       "exact requests only)", exc)
             return
+        single_thread_numpy_blas()  # multi-threaded BLAS made small searches erratic
         self.embedder = BatchingEmbedder(base, max_batch=cfg.max_batch,
                                          max_wait_ms=cfg.max_wait_ms)
         if cfg.enabled and cfg.categories:
             self.classifier = CategoryClassifier(
-                self.embedder, cfg.categories, cfg.descriptions or None, threshold=cfg.threshold
+                self.embedder, cfg.categories, cfg.descriptions or None,
+                threshold=cfg.threshold, margin=cfg.margin,
             )
             await self.classifier.prepare()
         log.info("semantic layer ready (dim %d, %d categories)", self.embedder.dim,

@@ -18,9 +18,10 @@ class CacheFill:
     kind: str  # "chat" | "completion"
     vector: np.ndarray | None
     max_bytes: int
+    signature: object = None
 
     def store(self, answer: CachedAnswer | None) -> bool:
         if answer is None or answer.size() > self.max_bytes:
             return False
-        self.cache.put(self.key, self.scope, answer, self.vector)
+        self.cache.put(self.key, self.scope, answer, self.vector, signature=self.signature)
         return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 import orjson
@@ -36,3 +37,19 @@ def exact_key(request: ChatRequest, scope: str) -> str:
 def semantic_text(request: ChatRequest) -> str:
     """The text whose meaning keys the semantic cache: the request's prompt text."""
     return request.text
+
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_NEGATIONS = frozenset({"not", "no", "never", "without", "except", "don't", "doesn't",
+                        "isn't", "aren't", "can't", "cannot", "won't", "shouldn't"})
+
+Signature = tuple[tuple[str, ...], bool]
+
+
+def lexical_signature(text: str) -> Signature:
+    """What a semantic hit must share exactly: the numbers (as a multiset) and whether the
+    prompt is negated. Embeddings barely see either ("10 miles in km" ≈ "10 km in miles"
+    is the known gap; docs/semantic.md)."""
+    numbers = tuple(sorted(_NUMBER.findall(text)))
+    words = set(text.lower().split())
+    return numbers, not _NEGATIONS.isdisjoint(words)

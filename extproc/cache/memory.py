@@ -30,6 +30,7 @@ class _Entry:
     scope: str
     expires_at: float
     has_vector: bool
+    signature: object = None  # lexical signature a semantic hit must match
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,7 @@ class MemoryCache:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self.evictions = 0
         self.expired = 0
+        self.lexical_rejects = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -74,7 +76,12 @@ class MemoryCache:
         return None if entry is None else CacheHit(entry.answer, "exact", 1.0)
 
     def get_similar(
-        self, vector: np.ndarray, min_similarity: float, scope: str, now: float | None = None
+        self,
+        vector: np.ndarray,
+        min_similarity: float,
+        scope: str,
+        signature: object = None,
+        now: float | None = None,
     ) -> CacheHit | None:
         if self.index is None:
             return None
@@ -85,6 +92,9 @@ class MemoryCache:
         entry = self._live(key, time.monotonic() if now is None else now)
         if entry is None or entry.scope != scope:
             return None
+        if signature is not None and entry.signature is not None and signature != entry.signature:
+            self.lexical_rejects += 1
+            return None
         return CacheHit(entry.answer, "semantic", similarity)
 
     def put(
@@ -94,6 +104,7 @@ class MemoryCache:
         answer: CachedAnswer,
         vector: np.ndarray | None = None,
         now: float | None = None,
+        signature: object = None,
     ) -> None:
         now = time.monotonic() if now is None else now
         self._drop(key)
@@ -107,4 +118,4 @@ class MemoryCache:
                 has_vector = True
             except (ValueError, RuntimeError):  # index full, or a bad vector: exact only
                 has_vector = False
-        self._entries[key] = _Entry(answer, scope, now + self.ttl_s, has_vector)
+        self._entries[key] = _Entry(answer, scope, now + self.ttl_s, has_vector, signature)

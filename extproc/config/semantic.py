@@ -115,13 +115,22 @@ class ClassifierConfig(_Strict):
     )
     categories: dict[str, list[str]] = Field(default_factory=dict)
     descriptions: dict[str, str] = Field(default_factory=dict)
-    threshold: float = Field(0.5, ge=0, le=1, description="Below this confidence: abstain.")
+    threshold: float = Field(
+        0.3, ge=0, le=1, description="Below this cosine to the nearest example: abstain "
+        "(MiniLM scores different questions on one topic 0.2-0.6; see docs/semantic.md)."
+    )
+    margin: float = Field(
+        0.05, ge=0, le=1, description="Abstain when the best two categories are closer than this."
+    )
     budget_ms: float = Field(
         40.0, gt=0, description="Per-request time budget; past it the rules decide without "
         "a category (fail open, counted)."
     )
     max_batch: int = Field(16, ge=1)
-    max_wait_ms: float = Field(2.0, ge=0)
+    max_wait_ms: float = Field(
+        0.0, ge=0, description="Extra wait to grow a batch; 0 still batches requests that "
+        "arrive while a batch runs."
+    )
     routes: dict[str, str] = Field(
         default_factory=dict, description="category → tier (the `category` rule)."
     )
@@ -142,7 +151,10 @@ class CacheConfig(_Strict):
     backend: Literal["memory", "redis"] = "memory"
     redis_url: str | None = None
     semantic: bool = Field(True, description="Also match paraphrases (needs embeddings).")
-    min_similarity: float = Field(0.92, ge=0, le=1)
+    min_similarity: float = Field(
+        0.95, ge=0, le=1, description="Cosine needed for a semantic hit. Lower values catch "
+        "more paraphrases and more near-misses (word-order swaps score ~0.99 with MiniLM)."
+    )
     ttl_s: float = Field(3600.0, gt=0)
     max_entries: int = Field(10_000, ge=1)
     max_entry_bytes: int = Field(256 * 1024, ge=1024)

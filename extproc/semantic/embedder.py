@@ -167,7 +167,8 @@ class SentenceTransformerEmbedder:
         except Exception as exc:  # OSError, ValueError, HF errors: all mean "cannot load"
             raise SemanticUnavailable(f"cannot load embedding model {path!r}: {exc}") from exc
         self._torch = torch
-        self.model_name = path
+        self.model_path = path
+        self.model_name = "all-MiniLM-L6-v2 (bundled)" if model is None else model
         self.device = device
         self.max_chars = max_chars
         model_ = self._model

@@ -11,7 +11,7 @@ import numpy as np
 from envoy.service.ext_proc.v3.external_processor_pb2 import ProcessingResponse
 
 from extproc.cache.fill import CacheFill
-from extproc.cache.keys import cacheable, exact_key
+from extproc.cache.keys import cacheable, exact_key, lexical_signature
 from extproc.cache.keys import semantic_text as _semantic_text
 from extproc.cache.memory import CacheHit
 from extproc.decision.model import Decision
@@ -50,6 +50,7 @@ class Preflight:
     vector: np.ndarray | None = None
     category: str | None = None
     category_confidence: float = 0.0
+    signature: object = None  # lexical signature (numbers, negation) for semantic hits
 
 
 # ---- guard ---------------------------------------------------------------------------
@@ -140,6 +141,7 @@ def cache_lookup_exact(
         return None
     pre.scope = scope
     pre.cache_key = exact_key(chat, scope)
+    pre.signature = lexical_signature(_semantic_text(chat))
     start = time.perf_counter()
     hit = cache.get_exact(pre.cache_key)
     elapsed = time.perf_counter() - start
@@ -159,7 +161,7 @@ def cache_lookup_similar(router: Router, pre: Preflight) -> CacheHit | None:
     if not cfg.semantic:
         return None
     start = time.perf_counter()
-    hit = cache.get_similar(pre.vector, cfg.min_similarity, pre.scope)
+    hit = cache.get_similar(pre.vector, cfg.min_similarity, pre.scope, pre.signature)
     elapsed = time.perf_counter() - start
     if hit is not None:
         router.metrics.cache_lookup.child("hit").observe(elapsed)
@@ -177,7 +179,8 @@ def cache_fill(router: Router, chat: ChatRequest, pre: Preflight) -> CacheFill |
         return None
     if cfg.categories is not None and pre.category not in cfg.categories:
         return None
-    return CacheFill(cache, pre.cache_key, pre.scope, chat.kind, pre.vector, cfg.max_entry_bytes)
+    return CacheFill(cache, pre.cache_key, pre.scope, chat.kind, pre.vector,
+                     cfg.max_entry_bytes, pre.signature)
 
 
 def cache_hit_response(

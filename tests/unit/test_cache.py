@@ -66,3 +66,30 @@ def test_memory_cache_lru_and_ttl() -> None:
     assert cache.get_exact("b", now=1.0) is None and cache.evictions == 1
     assert cache.get_exact("a", now=20.0) is None and cache.expired == 1
     assert len(cache) == 1
+
+
+def test_semantic_lookup_with_real_index_and_lexical_guard() -> None:
+    import numpy as np
+
+    from extproc.cache.keys import lexical_signature
+    from extproc.semantic.index import VectorIndex
+
+    cache = MemoryCache(max_entries=3, ttl_s=100, index=VectorIndex(4, 3))
+    base = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
+    near = np.array([0.98, 0.2, 0.0, 0.0], dtype=np.float32)
+    far = np.array([0.0, 1.0, 0.0, 0.0], dtype=np.float32)
+    sig = lexical_signature("convert 10 miles to km")
+    cache.put("k1", "u:a", ANSWER, base, now=0.0, signature=sig)
+    hit = cache.get_similar(near, 0.95, "u:a", sig, now=1.0)
+    assert hit is not None and hit.kind == "semantic" and hit.similarity > 0.95
+    assert cache.get_similar(far, 0.95, "u:a", sig, now=1.0) is None
+    assert cache.get_similar(near, 0.95, "u:b", sig, now=1.0) is None  # other scope
+    other_numbers = lexical_signature("convert 12 miles to km")
+    assert cache.get_similar(near, 0.95, "u:a", other_numbers, now=1.0) is None
+    negated = lexical_signature("do not convert 10 miles to km")
+    assert cache.get_similar(near, 0.95, "u:a", negated, now=1.0) is None
+    assert cache.lexical_rejects == 2
+    for i in range(5):  # eviction keeps the index in step with the entries
+        cache.put(f"x{i}", "u:a", ANSWER, far, now=2.0)
+    assert len(cache) == 3 and cache.get_similar(near, 0.95, "u:a", sig, now=3.0) is None
+    assert cache.get_similar(base, 0.95, "u:a", sig, now=200.0) is None  # expired

