@@ -174,6 +174,7 @@ class Router:
                 "content-type",
                 "content-length",
                 "x-request-id",
+                "x-extproc-guard",
                 config.routing.header,
                 config.routing.trusted_override_header,
                 *(h for rule in self.pipeline.rules for h in getattr(rule, "headers", ())),

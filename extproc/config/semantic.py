@@ -159,8 +159,10 @@ class CacheConfig(_Strict):
     max_entries: int = Field(10_000, ge=1)
     max_entry_bytes: int = Field(256 * 1024, ge=1024)
     scope_header: str | None = Field(
-        "x-user-id", description="Entries are private to this header's value (user/tenant); "
-        "requests without it share the 'global' scope unless require_scope is set."
+        "authorization", description="Entries are private to this header's value (hashed): "
+        "by default the API key. Use a user/tenant header only if your gateway sets it after "
+        "authentication (a client could otherwise read another user's entries). Requests "
+        "without it share the 'global' scope unless require_scope is set."
     )
     require_scope: bool = False
     bypass_header: str = Field("x-cache-bypass", description="'1'/'true' skips the cache.")

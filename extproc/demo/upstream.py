@@ -153,6 +153,7 @@ class DemoUpstream:
             "x-received-content-length": headers.get("content-length", "none"),
             "x-received-body-bytes": str(len(body)),
             "x-received-route-header": headers.get(spec.route_header, "none"),
+            "x-received-guard": headers.get("x-extproc-guard", "none"),
         }
         if method == "GET" and path in ("/health", "/healthz"):
             await self._json(writer, 200, {"status": "ok", "tier": spec.tier}, info)

@@ -3,6 +3,7 @@ cache lookups (exact, then semantic) and their responses."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from extproc.cache.memory import CacheHit
 from extproc.decision.model import Decision
 from extproc.parse.openai import ChatRequest, error_body
 from extproc.router import Router
-from extproc.wire.responses import _set, immediate
+from extproc.wire.responses import GUARD_HEADER, _set, immediate
 
 __all__ = [
     "CacheHit",
@@ -108,7 +109,7 @@ def annotated(response: ProcessingResponse, categories: str) -> ProcessingRespon
     copy.CopyFrom(response)
     if copy.HasField("request_body"):
         mutation = copy.request_body.response.header_mutation
-        mutation.set_headers.append(_set("x-extproc-guard", categories))
+        mutation.set_headers.append(_set(GUARD_HEADER, categories))
     return copy
 
 
@@ -120,8 +121,8 @@ def _scope(router: Router, headers: Mapping[str, str]) -> str | None:
     if cfg.scope_header is None:
         return "global"
     value = headers.get(cfg.scope_header)
-    if value:
-        return "u:" + value
+    if value:  # hashed: an API key never sits in memory or keys in clear
+        return "h:" + hashlib.blake2b(value.encode(), digest_size=12).hexdigest()
     return None if cfg.require_scope else "global"
 
 

@@ -22,6 +22,7 @@ from envoy.type.v3.http_status_pb2 import HttpStatus
 
 _OVERWRITE = HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
 METADATA_NAMESPACE = "envoy.filters.http.ext_proc"
+GUARD_HEADER = "x-extproc-guard"  # what the prompt guard saw, for the upstream
 
 CONTINUE_REQUEST_HEADERS = ProcessingResponse(request_headers=HeadersResponse())
 CONTINUE_REQUEST_BODY = ProcessingResponse(request_body=BodyResponse())
@@ -44,10 +45,12 @@ class ResponseBook:
     def __init__(self, routing_header: str, response_headers: bool) -> None:
         self.routing_header = routing_header
         self.add_response_headers = response_headers
+        # Headers only the router may set toward the upstream: a client-sent copy is removed.
+        self.router_owned = (routing_header, GUARD_HEADER)
         self.strip_routing_header = ProcessingResponse(
             request_headers=HeadersResponse(
                 response=CommonResponse(
-                    header_mutation=HeaderMutation(remove_headers=[routing_header])
+                    header_mutation=HeaderMutation(remove_headers=list(self.router_owned))
                 )
             )
         )
@@ -55,7 +58,7 @@ class ResponseBook:
         self.passthrough_headers = ProcessingResponse(
             request_headers=HeadersResponse(
                 response=CommonResponse(
-                    header_mutation=HeaderMutation(remove_headers=[routing_header])
+                    header_mutation=HeaderMutation(remove_headers=list(self.router_owned))
                 )
             ),
             mode_override=ProcessingMode(

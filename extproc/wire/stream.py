@@ -54,6 +54,7 @@ from extproc.wire.responses import (
     CONTINUE_RESPONSE_BODY,
     CONTINUE_RESPONSE_HEADERS,
     CONTINUE_RESPONSE_TRAILERS,
+    GUARD_HEADER,
     METADATA_NAMESPACE,
     immediate,
 )
@@ -224,7 +225,7 @@ class StreamHandler:
             if key in wanted:
                 headers[key] = _header_value(header)
         routing = router.config.routing
-        spoofed = routing.header in headers
+        spoofed = routing.header in headers or GUARD_HEADER in headers
         if spoofed:
             router.metrics.spoofed_headers.inc()
         path = headers.get(":path", "").split("?", 1)[0]

@@ -68,7 +68,7 @@ def test_spoofed_routing_header_is_removed_and_counted(router: Router) -> None:
         request_body(chat_body("hello")),
     )
     removed = h.request_headers.response.header_mutation.remove_headers  # type: ignore[attr-defined]
-    assert list(removed) == ["x-extproc-tier"]
+    assert list(removed) == ["x-extproc-tier", "x-extproc-guard"]
     tier = set_headers(b.request_body.response.header_mutation)["x-extproc-tier"]  # type: ignore[attr-defined]
     assert tier == "tier_low"
     assert router.metrics.spoofed_headers._value.get() == 1
