@@ -109,10 +109,13 @@ def test_router_slower_than_message_timeout(tmp_path: Path) -> None:
         assert slow.status_code == 200  # fail open: message_timeout, then the default route
         assert slow.headers["x-upstream-tier"] == "tier_low"
         assert "x-route-tier" not in slow.headers
-        fine = httpx.post(f"{stack.url}/v1/chat/completions", json=chat(SIMPLE), timeout=30)
-        assert fine.headers["x-route-tier"] == "tier_low"
+        # once the blocked loop is free again, requests are routed as usual
+        assert wait_for(lambda: httpx.post(f"{stack.url}/v1/chat/completions", json=chat(
+            SIMPLE), timeout=30).headers.get("x-route-tier") == "tier_low", timeout_s=10)
         stats = httpx.get(f"http://127.0.0.1:{stack.ports.envoy_admin}/stats?filter=ext_proc",
                           timeout=5).text
-        assert "message_timeouts: 1" in stats or "message_timeouts: 2" in stats, stats
+        timeouts = [int(line.rsplit(":", 1)[1]) for line in stats.splitlines()
+                    if line.endswith(tuple("0123456789")) and ".message_timeouts:" in line]
+        assert timeouts and max(timeouts) >= 1, stats
     finally:
         stack.stop()
