@@ -153,3 +153,21 @@ def test_random_json_never_raises(doc: object) -> None:
         assert isinstance(result, ChatRequest | BadRequest)
         if isinstance(result, ChatRequest):
             assert isinstance(result.text, str)
+
+
+def test_giant_message_arrays_and_huge_strings_are_bounded() -> None:
+    many = orjson.dumps({"messages": [{"role": "user", "content": "x"}] * 200_000})
+    parsed = parse_body(many, "chat", 1 << 30)
+    assert isinstance(parsed, ChatRequest)
+    assert parsed.message_count == 200_000
+    assert parsed.text.count("x") <= 4096  # only the first parts are read for scoring
+    parts = orjson.dumps({"messages": [{"role": "user", "content": [
+        {"type": "text", "text": "y"}] * 100_000}]})
+    parsed_parts = parse_body(parts, "chat", 1 << 30)
+    assert isinstance(parsed_parts, ChatRequest) and parsed_parts.text.count("y") <= 4096
+
+
+def test_invalid_utf8_inside_strings_is_a_bad_request() -> None:
+    body = b'{"messages":[{"role":"user","content":"\xff\xfe bad"}]}'
+    result = parse_body(body, "chat", LIMIT)
+    assert isinstance(result, BadRequest) and result.kind == "malformed_json"
