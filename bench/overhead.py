@@ -545,7 +545,12 @@ def check_scenario(
                 want_route, want_upstream = None, "tier_low"
             else:
                 want_route = want_upstream = EXPECTED_TIER[body]
-                if after_load and routed_tier is not None:
+                if after_load and routed_tier is not None and routed_tier != want_route:
+                    print(
+                        f"note: after the load, {scenario.name} sent the {len(body)}-byte body "
+                        f"to {routed_tier} (x-route-reason: {headers.get('x-route-reason')})",
+                        flush=True,
+                    )
                     want_route = want_upstream = routed_tier
                 if scenario.name != "routed" and routed_tier is None:
                     want_route = None  # a variant's config may turn response headers off

@@ -39,6 +39,9 @@ def record_entry(router: Router, entry: accesslog_pb2.HTTPAccessLogEntry) -> boo
     if tier not in router.config.tiers:
         return False
     status = entry.response.response_code.value
+    flags = common.response_flags
+    if status == 0 and (flags.downstream_connection_termination or flags.downstream_remote_reset):
+        return False  # the client went away: not the tier's fault (like an abandoned stream)
     ttfb_ms = _ms(common.time_to_first_upstream_rx_byte)
     duration_ms = _ms(common.duration) or _ms(common.time_to_last_downstream_tx_byte) or 0.0
     failed = status == 0 or status >= 500 or status in router.failure_statuses
