@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from extproc.observability.loophist import LoopHistogramFamily
+from extproc.observability.loophist import LoopHistogram, LoopHistogramFamily
 from extproc.signals.gpu import GpuSnapshot
 from extproc.signals.latency import LatencyTracker
 
@@ -51,6 +52,16 @@ class _StateCollector(Collector):
             total.add_metric([str(dev.index)], float(dev.total_bytes))
         yield free
         yield total
+
+
+@dataclass(frozen=True, slots=True)
+class TierInstruments:
+    """Per-(tier, model) instruments the response side touches on every request."""
+
+    ttfb: LoopHistogram
+    duration: LoopHistogram
+    ok: Counter
+    error: Counter
 
 
 class RouterMetrics:
@@ -166,6 +177,7 @@ class RouterMetrics:
         )
         self._arm_children: dict[tuple[str, str], Counter] = {}
         self._outcome_children: dict[tuple[str, bool], Counter] = {}
+        self._tier_bundles: dict[tuple[str, str], TierInstruments] = {}
         self.reasoning = Counter(
             "extproc_reasoning_decisions", "Reasoning switches written into bodies",
             ["tier", "family", "mode"], registry=r,
@@ -225,6 +237,21 @@ class RouterMetrics:
             if len(self._arm_children) < 1024:
                 self._arm_children[key] = child
         child.inc()
+
+    def for_tier(self, tier: str, model: str) -> TierInstruments:
+        """The labelled instruments of one (tier, model), created once and reused."""
+        key = (tier, model)
+        bundle = self._tier_bundles.get(key)
+        if bundle is None:
+            bundle = TierInstruments(
+                ttfb=self.ttfb.child(tier, model),
+                duration=self.duration.child(tier, model),
+                ok=self.tier_outcomes.labels(tier, "ok"),
+                error=self.tier_outcomes.labels(tier, "error"),
+            )
+            if len(self._tier_bundles) < 1024:
+                self._tier_bundles[key] = bundle
+        return bundle
 
     def count_outcome(self, tier: str, ok: bool) -> None:
         key = (tier, ok)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,7 +48,6 @@ class LatencyTracker:
         self._tiers = {
             tier: _TierLatency(float(seed), float(seed), 0, now) for tier, seed in seeds_ms.items()
         }
-        self._lock = threading.Lock()
 
     def observe(self, tier: str, latency_ms: float, now: float | None = None) -> None:
         """Feed one observation; unknown tiers and negative values are ignored."""
@@ -57,13 +55,14 @@ class LatencyTracker:
         if state is None or latency_ms < 0:
             return
         now = time.monotonic() if now is None else now
-        with self._lock:
-            current = self._relaxed(state, now)
-            n = state.samples
-            alpha = self._alpha if n >= self._warmup else self._alpha * (n + 1) / (self._warmup + 1)
-            state.ema_ms = current + alpha * (latency_ms - current)
-            state.samples = n + 1
-            state.last_at = now
+        # Written only from the event-loop thread; readers (rules, the metrics thread) see
+        # either the old or the new float: no lock needed.
+        current = self._relaxed(state, now)
+        n = state.samples
+        alpha = self._alpha if n >= self._warmup else self._alpha * (n + 1) / (self._warmup + 1)
+        state.ema_ms = current + alpha * (latency_ms - current)
+        state.samples = n + 1
+        state.last_at = now
 
     def _relaxed(self, state: _TierLatency, now: float) -> float:
         if self._half_life is None or state.samples == 0:

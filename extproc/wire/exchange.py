@@ -40,6 +40,7 @@ class Exchange:
         "decision",
         "fill",
         "finished",
+        "instruments",
         "model",
         "started",
         "status",
@@ -58,6 +59,7 @@ class Exchange:
         self._json: JsonObserver | None = None
         self._answer: SseAnswerBuilder | None = None
         self.fill: CacheFill | None = None  # set when a cache miss should store the answer
+        self.instruments = router.metrics.for_tier(decision.tier, self.model)
         router.health.on_dispatch(decision.tier)
 
     def on_response_headers(self, msg: HttpHeaders) -> ProcessingResponse:
@@ -75,7 +77,7 @@ class Exchange:
                 content_type = _header_text(header).lower()
         router.latency.observe(tier, self.ttfb_s * 1000.0)
         router.metrics.count_upstream_status(tier, self.status)
-        router.metrics.ttfb.child(tier, self.model).observe(self.ttfb_s)
+        self.instruments.ttfb.observe(self.ttfb_s)
         mode = router.config.observe.response_body
         is_sse = content_type.startswith("text/event-stream")
         fill = self.fill
@@ -128,8 +130,9 @@ class Exchange:
         router.health.on_finish(tier, not failed, duration * 1000.0)
         if self.fill is not None and not failed and 200 <= self.status < 300:
             self._store_answer()
-        metrics.count_outcome(tier, not failed)
-        metrics.duration.child(tier, model).observe(duration)
+        instruments = self.instruments
+        (instruments.error if failed else instruments.ok).inc()
+        instruments.duration.observe(duration)
         sse = self._sse
         if sse is not None and sse.first_token_at is not None:
             metrics.ttft.child(tier, model).observe(sse.first_token_at - self.started)
