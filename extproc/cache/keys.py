@@ -43,13 +43,27 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _NEGATIONS = frozenset({"not", "no", "never", "without", "except", "don't", "doesn't",
                         "isn't", "aren't", "can't", "cannot", "won't", "shouldn't"})
 
-Signature = tuple[tuple[str, ...], bool]
+# Words that flip an answer while barely moving an embedding ("sort ascending" vs
+# "sort descending" scores 0.98 with MiniLM): a semantic hit must use the same ones.
+_POLAR = frozenset({
+    "ascending", "descending", "increase", "decrease", "increasing", "decreasing", "before",
+    "after", "minimum", "maximum", "min", "max", "largest", "smallest", "highest", "lowest",
+    "biggest", "least", "most", "more", "less", "fewer", "above", "below", "over", "under",
+    "first", "last", "top", "bottom", "left", "right", "up", "down", "true", "false",
+    "encrypt", "decrypt", "encode", "decode", "import", "export", "add", "remove", "enable",
+    "disable", "start", "stop", "open", "close", "buy", "sell", "positive", "negative",
+    "older", "newer", "oldest", "newest", "earliest", "latest", "inside", "outside",
+})
+_WORD = re.compile(r"[a-z']+")
+
+Signature = tuple[tuple[str, ...], bool, tuple[str, ...]]
 
 
 def lexical_signature(text: str) -> Signature:
-    """What a semantic hit must share exactly: the numbers (as a multiset) and whether the
-    prompt is negated. Embeddings barely see either ("10 miles in km" ≈ "10 km in miles"
-    is the known gap; docs/semantic.md)."""
+    """What a semantic hit must share exactly: the numbers (as a multiset), whether the
+    prompt is negated, and its polar words. Embeddings barely see any of these. A swap of
+    word order ("10 miles in km" vs "10 km in miles") is still a known gap
+    (docs/semantic.md); keep min_similarity high."""
     numbers = tuple(sorted(_NUMBER.findall(text)))
-    words = set(text.lower().split())
-    return numbers, not _NEGATIONS.isdisjoint(words)
+    words = set(_WORD.findall(text.lower()))
+    return numbers, not _NEGATIONS.isdisjoint(words), tuple(sorted(words & _POLAR))

@@ -93,3 +93,15 @@ def test_semantic_lookup_with_real_index_and_lexical_guard() -> None:
         cache.put(f"x{i}", "u:a", ANSWER, far, now=2.0)
     assert len(cache) == 3 and cache.get_similar(near, 0.95, "u:a", sig, now=3.0) is None
     assert cache.get_similar(base, 0.95, "u:a", sig, now=200.0) is None  # expired
+
+
+def test_lexical_signature_catches_polar_words_numbers_and_negation() -> None:
+    from extproc.cache.keys import lexical_signature
+
+    same = lexical_signature("What is the capital city of France?")
+    assert same == lexical_signature("Which city is the capital of France?")
+    assert lexical_signature("sort [3, 1, 2] ascending") != lexical_signature(
+        "sort [3, 1, 2] descending")
+    assert lexical_signature("is 7 prime") != lexical_signature("is 9 prime")
+    assert lexical_signature("a country in Europe") != lexical_signature(
+        "a country not in Europe")
