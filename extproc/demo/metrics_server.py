@@ -38,6 +38,8 @@ from typing import Any, Literal, cast
 
 import orjson
 
+from extproc.demo.http import BadHttp, read_request
+
 __all__ = ["DEFAULTS", "STYLES", "MetricsServer", "main", "render_metrics"]
 
 log = logging.getLogger("extproc.demo")
@@ -249,37 +251,6 @@ def validate_values(style: Style, update: object) -> dict[str, object]:
 # -- server ------------------------------------------------------------------------------------
 
 
-class _BadHttp(Exception):
-    pass
-
-
-async def _read_request(
-    reader: asyncio.StreamReader,
-) -> tuple[str, str, dict[str, str], bytes] | None:
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError:
-        return None
-    except asyncio.LimitOverrunError as exc:
-        raise _BadHttp("header too large") from exc
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3:
-        raise _BadHttp("bad request line")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if ":" in line:
-            key, _, value = line.partition(":")
-            headers[key.strip().lower()] = value.strip()
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        raise _BadHttp("chunked bodies are not supported")
-    length = int(headers.get("content-length", "0") or "0")
-    if not 0 <= length <= MAX_BODY:
-        raise _BadHttp("bad content-length")
-    body = await reader.readexactly(length) if length else b""
-    return parts[0], parts[1], headers, body
-
-
 class MetricsServer:
     """Serves settable Prometheus text at ``/metrics`` on ``host:port`` (0: a free port)."""
 
@@ -358,8 +329,8 @@ class MetricsServer:
         try:
             while True:
                 try:
-                    request = await _read_request(reader)
-                except (_BadHttp, ValueError, asyncio.IncompleteReadError):
+                    request = await read_request(reader, MAX_BODY)
+                except (BadHttp, ValueError, asyncio.IncompleteReadError):
                     await self._send(writer, 400, b"bad request\n", "text/plain", close=True)
                     return
                 if request is None:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import orjson
 
+from extproc.demo.http import BadHttp, read_request
+
 log = logging.getLogger("extproc.demo")
 
 MAX_BODY = 64 * 1024 * 1024
@@ -30,53 +32,6 @@ class UpstreamSpec:
     delay_ms: float = 0.0
     route_header: str = "x-extproc-tier"
     stream_chunks: int = 5
-
-
-class _BadHttp(Exception):
-    pass
-
-
-async def _read_request(
-    reader: asyncio.StreamReader,
-) -> tuple[str, str, dict[str, str], bytes] | None:
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError:
-        return None
-    except asyncio.LimitOverrunError as exc:
-        raise _BadHttp("header too large") from exc
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3:
-        raise _BadHttp("bad request line")
-    method, target = parts[0], parts[1]
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if ":" in line:
-            key, _, value = line.partition(":")
-            headers[key.strip().lower()] = value.strip()
-    body = b""
-    if headers.get("transfer-encoding", "").lower() == "chunked":
-        chunks = []
-        total = 0
-        while True:
-            size_line = await reader.readuntil(b"\r\n")
-            size = int(size_line.split(b";")[0].strip(), 16)
-            if size == 0:
-                await reader.readuntil(b"\r\n")
-                break
-            total += size
-            if total > MAX_BODY:
-                raise _BadHttp("body too large")
-            chunks.append(await reader.readexactly(size))
-            await reader.readexactly(2)
-        body = b"".join(chunks)
-    elif "content-length" in headers:
-        length = int(headers["content-length"])
-        if length > MAX_BODY:
-            raise _BadHttp("body too large")
-        body = await reader.readexactly(length)
-    return method, target, headers, body
 
 
 def _head(status: int, headers: dict[str, str]) -> bytes:
@@ -120,8 +75,8 @@ class DemoUpstream:
         try:
             while True:
                 try:
-                    request = await _read_request(reader)
-                except (_BadHttp, ValueError, asyncio.IncompleteReadError):
+                    request = await read_request(reader, MAX_BODY)
+                except (BadHttp, ValueError, asyncio.IncompleteReadError):
                     writer.write(_head(400, {"content-length": "0", "connection": "close"}))
                     await writer.drain()
                     return
