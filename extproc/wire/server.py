@@ -78,6 +78,7 @@ class RouterServer:
                 ("grpc.so_reuseport", 1),
                 ("grpc.http2.max_pings_without_data", 0),
                 ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.enable_channelz", 0),
             ]
         )
         self.processor = ExternalProcessor(router)
