@@ -518,10 +518,7 @@ class RouterConfig(_Strict):
                     f"reasoning.tiers.{name}.family: unknown family {reasoning.family!r} "
                     f"(known: {sorted(families)})"
                 )
-        if self.cache.enabled and self.cache.backend == "redis" and not (
-            self.cache.redis_url or self.shared_state.redis_url
-        ):
-            raise ValueError("cache.backend is redis: set cache.redis_url")
+
         if self.request.max_body_bytes + 64 * 1024 > self.server.max_message_bytes:
             raise ValueError(
                 "server.max_message_bytes must exceed request.max_body_bytes by at least 64 KiB "

@@ -148,8 +148,10 @@ class CacheConfig(_Strict):
     """Response cache: exact match and semantic (cosine) lookup before routing."""
 
     enabled: bool = False
-    backend: Literal["memory", "redis"] = "memory"
-    redis_url: str | None = None
+    backend: Literal["memory"] = Field(
+        "memory", description="In-process, per replica (LRU + TTL). A Redis-shared backend "
+        "is not available yet."
+    )
     semantic: bool = Field(True, description="Also match paraphrases (needs embeddings).")
     min_similarity: float = Field(
         0.9, ge=0, le=1, description="Cosine needed for a semantic hit. Hits must also share "
