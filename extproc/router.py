@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 
 from extproc.cache.memory import MemoryCache
 from extproc.config.model import ComplexityRule, RouterConfig
+from extproc.decision.model import Decision, Outcome
 from extproc.decision.pipeline import DecisionPipeline, build_pipeline
 from extproc.decision.rules import LearningRule
 from extproc.decision.signals import NO_GPU, BackendState, GpuView, ScrapedGpuView, TierGpuView
@@ -224,6 +225,20 @@ class Router:
                 rules[index] = previous[1]
                 self.learners[rule.name] = old.learners[rule.name]
         self.pipeline.rules = tuple(rules)
+
+    def is_failure(self, status: int) -> bool:
+        """Whether an upstream status counts against the tier (0: no response at all)."""
+        return status == 0 or status >= 500 or status in self.failure_statuses
+
+    def cost_of(self, tier: str, prompt_tokens: int, completion_tokens: int) -> float:
+        price_in, price_out = self.prices[tier]
+        return prompt_tokens * price_in + completion_tokens * price_out
+
+    def learn(self, decision: Decision, outcome: Outcome) -> None:
+        """Reward the learning policy that made `decision`, if any."""
+        learner = self.learners.get(decision.rule)
+        if learner is not None:
+            learner.learn(decision, learner.reward_for(outcome))
 
     def tier_load(self, tier: str) -> BackendLoad | None:
         scraper = self.scraper

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from extproc.stack.up import free_port
+
 START_TIMEOUT_S = 5.0
 SKIP_REASON = (
     "redis-server not on PATH; install it (e.g. `apt-get install -y redis-server`) "
@@ -27,13 +29,6 @@ SKIP_REASON = (
 
 def redis_server_binary() -> str | None:
     return shutil.which("redis-server")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def ping(port: int, timeout: float = 0.2) -> bool:

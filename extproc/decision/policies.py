@@ -23,7 +23,7 @@ from extproc.config.policies import (
 from extproc.decision.model import Verdict
 from extproc.decision.signals import Signals
 
-_TRUE = frozenset({"1", "true", "yes", "on"})
+TRUE_VALUES = frozenset({"1", "true", "yes", "on"})  # header flags that mean "yes"
 _FALSE = frozenset({"0", "false", "no", "off"})
 _DEFAULT_PROFILE = TierProfile()
 
@@ -92,7 +92,7 @@ class CanaryPolicy:
         headers = signals.facts.headers
         if cfg.force_header:
             flag = headers.get(cfg.force_header, "").strip().lower()
-            if flag in _TRUE:
+            if flag in TRUE_VALUES:
                 return self._forced
             if flag in _FALSE:
                 return None

@@ -44,7 +44,7 @@ def record_entry(router: Router, entry: accesslog_pb2.HTTPAccessLogEntry) -> boo
         return False  # the client went away: not the tier's fault (like an abandoned stream)
     ttfb_ms = _ms(common.time_to_first_upstream_rx_byte)
     duration_ms = _ms(common.duration) or _ms(common.time_to_last_downstream_tx_byte) or 0.0
-    failed = status == 0 or status >= 500 or status in router.failure_statuses
+    failed = router.is_failure(status)
     model = router.config.tiers[tier].model or "-"
     metrics = router.metrics
     if ttfb_ms is not None:
@@ -57,10 +57,7 @@ def record_entry(router: Router, entry: accesslog_pb2.HTTPAccessLogEntry) -> boo
     request_id = entry.request.request_id
     decision = router.decisions.recall(request_id) if request_id else None
     if decision is not None:
-        learner = router.learners.get(decision.rule)
-        if learner is not None:
-            outcome = Outcome(ok=not failed, latency_ms=duration_ms, cost=0.0)
-            learner.learn(decision, learner.reward_for(outcome))
+        router.learn(decision, Outcome(not failed, duration_ms, 0.0))
     return True
 
 

@@ -21,12 +21,8 @@ from extproc.cache.fill import CacheFill
 from extproc.decision.model import Decision, Outcome
 from extproc.observe import JsonObserver, SseObserver, Usage
 from extproc.router import Router
+from extproc.wire.headers import header_text
 from extproc.wire.responses import CONTINUE_RESPONSE_BODY
-
-
-def _header_text(header: object) -> str:
-    raw: bytes = header.raw_value  # type: ignore[attr-defined]
-    return raw.decode("latin-1") if raw else header.value  # type: ignore[attr-defined, no-any-return]
 
 
 class Exchange:
@@ -71,10 +67,10 @@ class Exchange:
         for header in msg.headers.headers:
             key = header.key
             if key == ":status":
-                value = _header_text(header)
+                value = header_text(header)
                 self.status = int(value) if value.isdigit() else 0
             elif key == "content-type":
-                content_type = _header_text(header).lower()
+                content_type = header_text(header).lower()
         router.latency.observe(tier, self.ttfb_s * 1000.0)
         router.metrics.count_upstream_status(tier, self.status)
         self.instruments.ttfb.observe(self.ttfb_s)
@@ -126,7 +122,7 @@ class Exchange:
         metrics = router.metrics
         tier, model = self.decision.tier, self.model
         duration = now - self.started
-        failed = self.status >= 500 or self.status in router.failure_statuses or self.status == 0
+        failed = router.is_failure(self.status)
         router.health.on_finish(tier, not failed, duration * 1000.0)
         if self.fill is not None and not failed and 200 <= self.status < 300:
             self._store_answer()
@@ -144,21 +140,14 @@ class Exchange:
             if tokens > 1 and sse.last_token_at is not None:
                 per_token = (sse.last_token_at - sse.first_token_at) / (tokens - 1)
                 metrics.tpot.child(tier, model).observe(per_token)
+        cost = 0.0
         if usage is not None:
             metrics.tokens.labels(tier, model, "prompt").inc(usage.prompt_tokens)
             metrics.tokens.labels(tier, model, "completion").inc(usage.completion_tokens)
-            price_in, price_out = router.prices[tier]
-            cost = usage.prompt_tokens * price_in + usage.completion_tokens * price_out
+            cost = router.cost_of(tier, usage.prompt_tokens, usage.completion_tokens)
             if cost:
                 metrics.cost.labels(tier, model).inc(cost)
-        learner = router.learners.get(self.decision.rule)
-        if learner is not None:
-            cost = 0.0
-            if usage is not None:
-                price_in, price_out = router.prices[tier]
-                cost = usage.prompt_tokens * price_in + usage.completion_tokens * price_out
-            outcome = Outcome(ok=not failed, latency_ms=duration * 1000.0, cost=cost)
-            learner.learn(self.decision, learner.reward_for(outcome))
+        router.learn(self.decision, Outcome(not failed, duration * 1000.0, cost))
 
     def _store_answer(self) -> None:
         fill = self.fill

@@ -16,6 +16,7 @@ from extproc.cache.keys import cacheable, exact_key, lexical_signature
 from extproc.cache.keys import semantic_text as _semantic_text
 from extproc.cache.memory import CacheHit
 from extproc.decision.model import Decision
+from extproc.decision.policies import TRUE_VALUES
 from extproc.parse.openai import ChatRequest, error_body
 from extproc.router import Router
 from extproc.wire.responses import GUARD_HEADER, _set, immediate
@@ -35,7 +36,6 @@ __all__ = [
 ]
 
 semantic_text = _semantic_text
-_TRUE = frozenset({"1", "true", "yes", "on"})
 _ACTION_RANK = {"annotate": 0, "private": 1, "block": 2}
 
 
@@ -133,7 +133,7 @@ def cache_lookup_exact(
     cache = router.cache
     assert cache is not None
     cfg = router.config.cache
-    if headers.get(cfg.bypass_header, "").strip().lower() in _TRUE:
+    if headers.get(cfg.bypass_header, "").strip().lower() in TRUE_VALUES:
         return None
     if "no-cache" in headers.get("cache-control", "").lower() or not cacheable(chat):
         return None

@@ -34,6 +34,7 @@ from extproc.parse.openai import (
 )
 from extproc.router import Router
 from extproc.wire.exchange import Exchange
+from extproc.wire.headers import header_text
 from extproc.wire.preflight import (
     CacheHit,
     Preflight,
@@ -81,13 +82,6 @@ _CONTINUE = {
     "request_trailers": CONTINUE_REQUEST_TRAILERS,
     "response_trailers": CONTINUE_RESPONSE_TRAILERS,
 }
-
-
-def _header_value(header: object) -> str:
-    raw: bytes = header.raw_value  # type: ignore[attr-defined]
-    if raw:
-        return raw.decode("utf-8", "replace")
-    return header.value  # type: ignore[attr-defined, no-any-return]
 
 
 class StreamHandler:
@@ -223,7 +217,7 @@ class StreamHandler:
         for header in msg.headers.headers:
             key = header.key
             if key in wanted:
-                headers[key] = _header_value(header)
+                headers[key] = header_text(header)
         routing = router.config.routing
         spoofed = routing.header in headers or GUARD_HEADER in headers
         if spoofed:
