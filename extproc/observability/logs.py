@@ -36,6 +36,12 @@ def setup_logging(level: str = "info") -> None:
     root.setLevel(level.upper())
 
 
+# ".123Z", then the level and logger fields, for each millisecond
+_MILLIS = tuple(
+    f'.{ms:03d}Z","level":"info","logger":"extproc.decisions",'.encode() for ms in range(1000)
+)
+
+
 class DecisionLog:
     """One JSON line per decision, written without the logging machinery.
 
@@ -49,27 +55,31 @@ class DecisionLog:
         self._stream: BinaryIO = stream if stream is not None else sys.stderr.buffer
         self._interval = flush_interval_s
         self._last_flush = 0.0
+        self._millis = -1
+        self._prefix = b""
         self._second = -1
-        self._second_text = ""
+        self._second_text = b""
 
-    def _timestamp(self, now: float) -> str:
-        second = int(now)
-        if second != self._second:
-            self._second = second
-            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._second_text}.{int((now - second) * 1000):03d}Z"
+    def _line_prefix(self, now: float) -> bytes:
+        """`{"ts":"...Z","level":"info","logger":"extproc.decisions",` for this millisecond."""
+        millis = int(now * 1000)
+        if millis != self._millis:
+            self._millis = millis
+            second, ms = divmod(millis, 1000)
+            if second != self._second:
+                self._second = second
+                text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+                self._second_text = b'{"ts":"' + text.encode()
+            self._prefix = self._second_text + _MILLIS[ms]
+        return self._prefix
 
     def emit(self, record: dict[str, object]) -> None:
+        """Write `record` (a non-empty dict) as one line after the ts/level/logger fields."""
         now = time.time()
-        entry: dict[str, object] = {
-            "ts": self._timestamp(now),
-            "level": "info",
-            "logger": "extproc.decisions",
-        }
-        entry.update(record)
         stream = self._stream
         try:
-            stream.write(orjson.dumps(entry) + b"\n")
+            stream.write(self._line_prefix(now))
+            stream.write(memoryview(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))[1:])
             if now - self._last_flush >= self._interval:
                 self._last_flush = now
                 stream.flush()

@@ -9,7 +9,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, ProcessCollecto
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from extproc.observability.loophist import LoopHistogram, LoopHistogramFamily
+from extproc.observability.loophist import (
+    LoopCounter,
+    LoopCounterFamily,
+    LoopHistogram,
+    LoopHistogramFamily,
+)
 from extproc.signals.gpu import GpuSnapshot
 from extproc.signals.latency import LatencyTracker
 
@@ -60,8 +65,8 @@ class TierInstruments:
 
     ttfb: LoopHistogram
     duration: LoopHistogram
-    ok: Counter
-    error: Counter
+    ok: LoopCounter
+    error: LoopCounter
 
 
 class RouterMetrics:
@@ -71,8 +76,9 @@ class RouterMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         ProcessCollector(registry=r)  # process_resident_memory_bytes, process_open_fds, ...
-        self.decisions = Counter(
-            "extproc_decisions", "Routing decisions", ["tier", "reason"], registry=r
+        # Counters touched on every request are lock-free loop counters (event loop only).
+        self.decisions = self._loop_counter(
+            "extproc_decisions", "Routing decisions", ("tier", "reason")
         )
         decision = LoopHistogramFamily(
             "extproc_decision_seconds", "Time to decide", (), _FAST_BUCKETS
@@ -107,12 +113,13 @@ class RouterMetrics:
         self.slow_decisions = Counter(
             "extproc_slow_decisions", "Decisions over routing.decision_budget_ms", registry=r
         )
-        self.streams_active = Gauge("extproc_streams_active", "Open ext_proc streams", registry=r)
-        self.upstream_status = Counter(
+        self.open_streams = 0  # read at scrape time: no per-request gauge update
+        streams_active = Gauge("extproc_streams_active", "Open ext_proc streams", registry=r)
+        streams_active.set_function(lambda: float(self.open_streams))
+        self.upstream_status = self._loop_counter(
             "extproc_upstream_responses",
             "Responses seen per tier and status class",
-            ["tier", "status_class"],
-            registry=r,
+            ("tier", "status_class"),
         )
         slow = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
         per_token = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64)
@@ -157,11 +164,8 @@ class RouterMetrics:
             ["tier", "model"],
             registry=r,
         )
-        self.tier_outcomes = Counter(
-            "extproc_tier_outcomes",
-            "Finished routed requests per tier",
-            ["tier", "outcome"],
-            registry=r,
+        self.tier_outcomes = self._loop_counter(
+            "extproc_tier_outcomes", "Finished routed requests per tier", ("tier", "outcome")
         )
         self.unavailable = Counter(
             "extproc_tier_unavailable",
@@ -169,14 +173,13 @@ class RouterMetrics:
             ["tier", "reason"],
             registry=r,
         )
-        self.arms = Counter(
+        self.arms = self._loop_counter(
             "extproc_experiment_assignments",
             "Requests per experiment arm (A/B, canary, bandit)",
-            ["rule", "arm"],
-            registry=r,
+            ("rule", "arm"),
         )
-        self._arm_children: dict[tuple[str, str], Counter] = {}
-        self._outcome_children: dict[tuple[str, bool], Counter] = {}
+        self._arm_children: dict[tuple[str, str], LoopCounter] = {}
+        self._outcome_children: dict[tuple[str, bool], LoopCounter] = {}
         self._tier_bundles: dict[tuple[str, str], TierInstruments] = {}
         self.reasoning = Counter(
             "extproc_reasoning_decisions", "Reasoning switches written into bodies",
@@ -205,9 +208,9 @@ class RouterMetrics:
         self.guard = Counter(
             "extproc_guard_findings", "Prompt guard outcomes", ["category", "action"], registry=r
         )
-        self.access_log_entries = Counter(
+        self.access_log_entries = self._loop_counter(
             "extproc_access_log_entries", "Envoy access-log entries received (fast mode)",
-            ["kind"], registry=r,
+            ("kind",),
         )
         self.feedback = Counter(
             "extproc_feedback", "ReportFeedback calls by result", ["result"], registry=r
@@ -215,8 +218,15 @@ class RouterMetrics:
         self.reloads = Counter(
             "extproc_config_reloads", "Config reloads by result", ["result"], registry=r
         )
-        self._decision_children: dict[tuple[str, str], Counter] = {}
-        self._status_children: dict[tuple[str, int], Counter] = {}
+        self._decision_children: dict[tuple[str, str], LoopCounter] = {}
+        self._status_children: dict[tuple[str, int], LoopCounter] = {}
+
+    def _loop_counter(
+        self, name: str, documentation: str, labels: tuple[str, ...] = ()
+    ) -> LoopCounterFamily:
+        family = LoopCounterFamily(name, documentation, labels)
+        self.registry.register(family)
+        return family
 
     def count_decision(self, tier: str, reason: str) -> None:
         key = (tier, reason)
@@ -286,7 +296,7 @@ def status_class(code: int) -> str:
     return f"{code // 100}xx" if 100 <= code < 600 else "other"
 
 
-def label_values(counter: Counter) -> Iterable[tuple[dict[str, str], float]]:
+def label_values(counter: Counter | LoopCounterFamily) -> Iterable[tuple[dict[str, str], float]]:
     """(labels, value) for each sample of a counter's _total series (used by tests and docs)."""
     for metric in counter.collect():
         for sample in metric.samples:

@@ -36,7 +36,8 @@ def record_entry(router: Router, entry: accesslog_pb2.HTTPAccessLogEntry) -> boo
     if metadata is None or "tier" not in metadata.fields:
         return False
     tier = metadata.fields["tier"].string_value
-    if tier not in router.config.tiers:
+    tier_config = router.config.tiers.get(tier)
+    if tier_config is None:
         return False
     status = entry.response.response_code.value
     flags = common.response_flags
@@ -45,19 +46,19 @@ def record_entry(router: Router, entry: accesslog_pb2.HTTPAccessLogEntry) -> boo
     ttfb_ms = _ms(common.time_to_first_upstream_rx_byte)
     duration_ms = _ms(common.duration) or _ms(common.time_to_last_downstream_tx_byte) or 0.0
     failed = router.is_failure(status)
-    model = router.config.tiers[tier].model or "-"
-    metrics = router.metrics
+    instruments = router.metrics.for_tier(tier, tier_config.model or "-")
     if ttfb_ms is not None:
         router.latency.observe(tier, ttfb_ms)
-        metrics.ttfb.child(tier, model).observe(ttfb_ms / 1000.0)
-    metrics.duration.child(tier, model).observe(duration_ms / 1000.0)
-    metrics.count_upstream_status(tier, status)
-    metrics.count_outcome(tier, not failed)
+        instruments.ttfb.observe(ttfb_ms / 1000.0)
+    instruments.duration.observe(duration_ms / 1000.0)
+    (instruments.error if failed else instruments.ok).inc()
+    router.metrics.count_upstream_status(tier, status)
     router.health.record_outcome(tier, not failed, duration_ms)
-    request_id = entry.request.request_id
-    decision = router.decisions.recall(request_id) if request_id else None
-    if decision is not None:
-        router.learn(decision, Outcome(not failed, duration_ms, 0.0))
+    if router.learners:  # only learning policies need the decision back
+        request_id = entry.request.request_id
+        decision = router.decisions.recall(request_id) if request_id else None
+        if decision is not None:
+            router.learn(decision, Outcome(not failed, duration_ms, 0.0))
     return True
 
 
@@ -74,6 +75,8 @@ class AccessLogReceiver(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[
         try:
             async for message in request_iterator:
                 router = self._router()
+                entries = router.metrics.access_log_entries
+                counted = {True: entries.labels("routed"), False: entries.labels("other")}
                 for entry in message.http_logs.log_entry:
                     self.entries += 1
                     try:
@@ -82,9 +85,7 @@ class AccessLogReceiver(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[
                         router.metrics.stream_errors.labels("access_log").inc()
                         log.exception("bad access-log entry")
                         continue
-                    router.metrics.access_log_entries.labels(
-                        "routed" if routed else "other"
-                    ).inc()
+                    counted[routed].inc()
         except grpc.aio.AioRpcError:
             pass
         return als_pb2.StreamAccessLogsResponse()

@@ -35,7 +35,7 @@ class ExternalProcessor(external_processor_pb2_grpc.ExternalProcessorServicer): 
         router = self.router
         handler = StreamHandler(router)
         self.open_streams += 1
-        router.metrics.streams_active.inc()
+        router.metrics.open_streams += 1
         try:
             while True:
                 request = await context.read()
@@ -61,7 +61,7 @@ class ExternalProcessor(external_processor_pb2_grpc.ExternalProcessorServicer): 
                 router.metrics.stream_errors.labels("close").inc()
                 log.exception("error settling a closed stream")
             self.open_streams -= 1
-            router.metrics.streams_active.dec()
+            router.metrics.open_streams -= 1
 
 
 class RouterServer:

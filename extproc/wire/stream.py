@@ -195,8 +195,10 @@ class StreamHandler:
             fields = attributes.fields
             for attribute, key in _FAST_ATTRIBUTES:
                 value = fields.get(attribute)
-                if value is not None and value.HasField("string_value"):
-                    headers[key] = value.string_value
+                if value is not None:
+                    text = value.string_value  # "" when absent or not a string
+                    if text:
+                        headers[key] = text
             sent = fields.get("request.headers")
             if sent is not None and sent.HasField("struct_value"):
                 wanted = router.wanted_headers
