@@ -49,8 +49,6 @@ class ExternalProcessor(external_processor_pb2_grpc.ExternalProcessorServicer): 
                     if response is None:
                         continue
                 await context.write(response)
-                if handler.settled:  # fast mode: one message each way; end the stream now
-                    return
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a broken stream (peer reset, write after close)

@@ -170,12 +170,6 @@ class StreamHandler:
             return self.exchange.on_response_body(request.response_body)
         return _CONTINUE[phase]
 
-    @property
-    def settled(self) -> bool:
-        """Fast mode, decided: Envoy sends nothing more on this stream (no response-side
-        messages), so the server may end it now instead of waiting for Envoy to close it."""
-        return self.fast and self.decision is not None
-
     def close(self) -> None:
         """The stream ended (normally or not): settle the exchange's accounting."""
         if self.exchange is not None:
