@@ -34,6 +34,7 @@ COLORS = {
     "trivial": "tab:purple",
     "trivial-2msg": "tab:brown",
     "trivial-fast": "tab:pink",
+    "floor": "tab:gray",
 }
 
 

@@ -10,7 +10,7 @@ own JSON under bench/results/, `-quick` in the name with --quick):
   pipeline   bench/pipeline.py            decision micro-benchmarks, in process
   replay     bench/replay_throughput.py   offline replay throughput
   semantic   bench/semantic.py            embedder/classifier/index (needs the semantic extra)
-  overhead   bench/overhead.py            Envoy direct vs trivial ext_proc vs router, one run
+  overhead   bench/overhead.py            Envoy direct vs the floor and do-nothing twins vs router
   tiers      bench/load.py                per-tier stats of a routed run (wrk + Lua)
   litellm    bench/litellm_compare.py     LiteLLM proxy vs router (full, fast) vs Envoy direct
   soak       bench/soak.py                long run through Envoy + router, leak watch
@@ -114,6 +114,7 @@ def rows_overhead(d: dict[str, Any]) -> list[Row]:
     rows = []
     for r in d["summary"]:
         vs = r.get("rps_vs_direct")
+        floor = r.get("rps_vs_floor")
         cpu = r.get("extproc_cpu_us_per_req")
         rows.append(
             {
@@ -128,6 +129,7 @@ def rows_overhead(d: dict[str, Any]) -> list[Row]:
                     x
                     for x in (
                         f"{vs:.0%} of direct" if vs is not None else "",
+                        f"{floor:.2f}x the floor" if floor is not None else "",
                         f"ext_proc CPU {cpu:.0f} µs/req" if cpu is not None else "",
                     )
                     if x
