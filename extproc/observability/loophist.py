@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
+from typing import Generic, TypeVar
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
+
+Child = TypeVar("Child")
 
 
 class LoopHistogram:
@@ -38,33 +41,52 @@ class LoopHistogram:
         return out
 
 
-class LoopHistogramFamily(Collector):
-    """A labelled family of LoopHistograms, exported as one Prometheus histogram."""
+class _LoopFamily(Collector, Generic[Child]):
+    """Labelled children created on first use; label sets beyond MAX_CHILDREN share one
+    overflow child ("other" for every label), so a family cannot grow without bound."""
 
-    MAX_CHILDREN = 4096  # label sets beyond this share one overflow child
+    MAX_CHILDREN = 4096
+
+    def __init__(self, name: str, documentation: str, labels: Sequence[str]) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.label_names = tuple(labels)
+        self.children: dict[tuple[str, ...], Child] = {}
+
+    def _new_child(self) -> Child:
+        raise NotImplementedError
+
+    def _child(self, values: tuple[str, ...]) -> Child:
+        if len(values) != len(self.label_names):
+            raise ValueError(f"{self.name}: expected labels {self.label_names}, got {values}")
+        child = self.children.get(values)
+        if child is None:
+            if len(self.children) >= self.MAX_CHILDREN:
+                values = tuple("other" for _ in self.label_names)
+                child = self.children.get(values)
+            if child is None:
+                child = self.children[values] = self._new_child()
+        return child
+
+
+class LoopHistogramFamily(_LoopFamily[LoopHistogram]):
+    """A labelled family of LoopHistograms, exported as one Prometheus histogram."""
 
     def __init__(self, name: str, documentation: str, labels: Sequence[str],
                  bounds: Sequence[float]) -> None:
-        self.name = name
-        self.documentation = documentation
-        self.labels = tuple(labels)
+        super().__init__(name, documentation, labels)
         self.bounds = tuple(bounds)
-        self.children: dict[tuple[str, ...], LoopHistogram] = {}
+
+    def _new_child(self) -> LoopHistogram:
+        return LoopHistogram(self.bounds)
 
     def child(self, *values: str) -> LoopHistogram:
-        if len(values) != len(self.labels):
-            raise ValueError(f"{self.name}: expected labels {self.labels}, got {values}")
-        hist = self.children.get(values)
-        if hist is None:
-            if len(self.children) >= self.MAX_CHILDREN:
-                values = tuple("other" for _ in self.labels)
-                hist = self.children.get(values)
-            if hist is None:
-                hist = self.children[values] = LoopHistogram(self.bounds)
-        return hist
+        return self._child(values)
 
     def collect(self) -> Iterator[HistogramMetricFamily]:
-        family = HistogramMetricFamily(self.name, self.documentation, labels=list(self.labels))
+        family = HistogramMetricFamily(
+            self.name, self.documentation, labels=list(self.label_names)
+        )
         for values, hist in list(self.children.items()):
             family.add_metric(list(values), hist.cumulative(), hist.total)
         yield family
@@ -82,32 +104,18 @@ class LoopCounter:
         self.value += amount
 
 
-class LoopCounterFamily(Collector):
-    """A labelled family of LoopCounters, exported as one Prometheus counter (`<name>_total`).
-
-    `labels(...)` mirrors prometheus_client's Counter; label sets beyond MAX_CHILDREN share
-    one overflow child ("other" for every label), so a family cannot grow without bound.
-    """
-
-    MAX_CHILDREN = 4096
+class LoopCounterFamily(_LoopFamily[LoopCounter]):
+    """A labelled family of LoopCounters, exported as one Prometheus counter (`<name>_total`);
+    `labels(...)` mirrors prometheus_client's Counter."""
 
     def __init__(self, name: str, documentation: str, labels: Sequence[str] = ()) -> None:
-        self.name = name
-        self.documentation = documentation
-        self.label_names = tuple(labels)
-        self.children: dict[tuple[str, ...], LoopCounter] = {}
+        super().__init__(name, documentation, labels)
+
+    def _new_child(self) -> LoopCounter:
+        return LoopCounter()
 
     def labels(self, *values: str) -> LoopCounter:
-        if len(values) != len(self.label_names):
-            raise ValueError(f"{self.name}: expected labels {self.label_names}, got {values}")
-        counter = self.children.get(values)
-        if counter is None:
-            if len(self.children) >= self.MAX_CHILDREN:
-                values = tuple("other" for _ in self.label_names)
-                counter = self.children.get(values)
-            if counter is None:
-                counter = self.children[values] = LoopCounter()
-        return counter
+        return self._child(values)
 
     def collect(self) -> list[CounterMetricFamily]:
         """A list, like prometheus_client's own metrics."""
