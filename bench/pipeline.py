@@ -1,6 +1,7 @@
 """Decision micro-benchmarks, in process (no network): the scorer, the decision pipeline,
-and the whole per-stream handler (request headers → body → response headers) for several
-configs. Prints a table and writes bench/results/pipeline.json.
+and the whole per-stream handler (full mode: request headers → body → response headers; fast
+mode: one body message with request attributes) for several configs. Prints a table and
+writes bench/results/pipeline.json.
 
     python bench/pipeline.py [--n 20000]
 """
@@ -140,6 +141,21 @@ def main() -> None:
             handler.close()
 
         rows.append(("handler, 3 messages", name, timed(lifecycle, args.n // 2)))
+        fast_router = Router(parse_config({**overrides, "mode": "fast"}))
+        fast_router.decision_log = DecisionLog(io.BytesIO())
+        fast_body = request_body(
+            orjson.dumps({"model": "auto", "messages": [{"role": "user", "content": SHORT}]})
+        )
+        fast_body.attributes["envoy.filters.http.ext_proc"].update(
+            {"request.path": "/v1/chat/completions", "request.method": "POST", "request.id": "r"}
+        )
+
+        def fast_lifecycle(r: Router = fast_router, msg: Any = fast_body) -> None:
+            handler = StreamHandler(r)
+            handler.handle(msg)
+            handler.close()
+
+        rows.append(("handler, fast mode", name, timed(fast_lifecycle, args.n // 2)))
     result = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": {
