@@ -74,7 +74,9 @@ class DecisionLog:
         return self._prefix
 
     def emit(self, record: dict[str, object]) -> None:
-        """Write `record` (a non-empty dict) as one line after the ts/level/logger fields."""
+        """Write `record` as one JSON line after the ts/level/logger fields."""
+        if not record:  # the line is spliced after a trailing comma: keep it valid JSON
+            record = {"event": "empty"}
         now = time.time()
         stream = self._stream
         try:

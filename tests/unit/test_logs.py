@@ -41,3 +41,14 @@ def test_closed_stream_never_raises() -> None:
     sink.close()
     log.emit({"event": "decision"})
     log.flush()
+
+
+def test_every_line_is_valid_json_with_a_millisecond_timestamp() -> None:
+    sink = io.BytesIO()
+    log = DecisionLog(sink, flush_interval_s=0)
+    log.emit({"event": "x", "nested": {"a": [1, 2]}, "text": 'quote " and \\ backslash'})
+    log.emit({})
+    first, second = (orjson.loads(line) for line in sink.getvalue().splitlines())
+    assert first["text"] == 'quote " and \\ backslash' and first["nested"] == {"a": [1, 2]}
+    assert second == {**second, "event": "empty", "level": "info"}
+    assert len(first["ts"]) == len("2026-11-29T08:00:00.123Z") and first["ts"][19] == "."
