@@ -143,9 +143,7 @@ def main() -> None:
         rows.append(("handler, 3 messages", name, timed(lifecycle, args.n // 2)))
         fast_router = Router(parse_config({**overrides, "mode": "fast"}))
         fast_router.decision_log = DecisionLog(io.BytesIO())
-        fast_body = request_body(
-            orjson.dumps({"model": "auto", "messages": [{"role": "user", "content": SHORT}]})
-        )
+        fast_body = request_body(b.request_body.body)  # same body, plus request attributes
         fast_body.attributes["envoy.filters.http.ext_proc"].update(
             {"request.path": "/v1/chat/completions", "request.method": "POST", "request.id": "r"}
         )
