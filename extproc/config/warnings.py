@@ -5,6 +5,14 @@ from __future__ import annotations
 from extproc.config.model import RouterConfig
 
 
+def reads_request_headers(config: RouterConfig) -> bool:
+    """Whether routing reads request headers (the trusted override header, `ab` or `canary`
+    rules): the fast mode then needs `request.headers` in ext_proc's request_attributes."""
+    return bool(config.routing.trusted_override_header) or any(
+        getattr(rule, "type", "") in ("ab", "canary") for rule in config.routing.rules
+    )
+
+
 def config_warnings(config: RouterConfig) -> list[str]:
     """Human-readable warnings; `extproc-router validate` prints them."""
     out: list[str] = []
@@ -30,13 +38,12 @@ def config_warnings(config: RouterConfig) -> list[str]:
                 "cannot do (header mutations in a body response are dropped); block and "
                 "private work"
             )
-        if config.routing.trusted_override_header or any(
-            getattr(rule, "type", "") in ("ab", "canary") for rule in config.routing.rules
-        ):
+        if reads_request_headers(config):
             out.append(
                 "routing: rules that read request headers (override, ab, canary) need those "
                 "headers in the fast mode's request_attributes (add request.headers to "
-                "FAST_ATTRIBUTES in envoy/fast.yaml; it costs a larger message)"
+                "FAST_ATTRIBUTES in envoy/fast.yaml; `extproc-router envoy-config` adds it; "
+                "it costs a larger message)"
             )
         if any(getattr(rule, "type", "") == "load" and rule.max_in_flight  # type: ignore[union-attr]
                for rule in config.routing.rules):

@@ -33,6 +33,7 @@ def generate_envoy_config(
 ) -> dict[str, Any]:
     """The Envoy bootstrap for `router_config`, as a dict ready for YAML or JSON.
 
+    `router_config.mode` picks the shape: full (envoy/two-tier.yaml) or fast (envoy/fast.yaml).
     `endpoints` maps every tier name to its upstreams ("host:port"; IPs give STATIC clusters,
     names STRICT_DNS). With `failover`, each tier routes to an aggregate cluster
     [tier, fallbacks…] with retries, active health checks and outlier detection.

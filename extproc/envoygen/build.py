@@ -7,11 +7,20 @@ tier (default route), body and gRPC limits (`request.max_body_bytes`,
 `server.max_message_bytes`) and, with failover, the fallback order (`tiers.<t>.fallback`) and
 health checks (`tiers.<t>.health_check`). Objects are pydantic-validated betterproto2 messages,
 so a wrong field name or type fails here, not in Envoy.
+
+`mode: full` gives the shape of envoy/two-tier.yaml (request headers, BUFFERED body and
+response headers to the router; routes on the routing header). `mode: fast` gives the shape of
+envoy/fast.yaml: one BUFFERED-body message per request (request headers skipped), a buffer
+filter that holds the request until the router has answered, routes on the router's dynamic
+metadata (`envoy.filters.http.ext_proc:tier`) for the LLM paths (`request.paths`), ext_proc and
+the buffer disabled on every other path, `x-route-tier` / `x-route-reason` added from the
+metadata, and Envoy's gRPC access-log service reporting each finished request to the router.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +33,7 @@ import betterproto2
 # the warning is not ours to fix and would fire on every first import.
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
+    from envoy_data_plane.envoy.config.accesslog.v3 import AccessLog
     from envoy_data_plane.envoy.config.bootstrap.v3 import (
         Admin,
         Bootstrap,
@@ -43,10 +53,12 @@ with warnings.catch_warnings():
     )
     from envoy_data_plane.envoy.config.core.v3 import (
         Address,
+        ApiVersion,
         GrpcService,
         GrpcServiceEnvoyGrpc,
         HeaderValue,
         HeaderValueOption,
+        HeaderValueOptionHeaderAppendAction,
         HealthCheck,
         HealthCheckHttpHealthCheck,
         Http2ProtocolOptions,
@@ -74,11 +86,19 @@ with warnings.catch_warnings():
         RouteMatch,
         VirtualHost,
     )
+    from envoy_data_plane.envoy.extensions.access_loggers.grpc.v3 import (
+        CommonGrpcAccessLogConfig,
+        HttpGrpcAccessLogConfig,
+    )
     from envoy_data_plane.envoy.extensions.clusters.aggregate.v3 import (
         ClusterConfig as AggregateClusterConfig,
     )
+    from envoy_data_plane.envoy.extensions.filters.http.buffer.v3 import Buffer, BufferPerRoute
     from envoy_data_plane.envoy.extensions.filters.http.ext_proc.v3 import (
         ExternalProcessor,
+        ExtProcPerRoute,
+        MetadataOptions,
+        MetadataOptionsMetadataNamespaces,
         ProcessingMode,
         ProcessingModeBodySendMode,
         ProcessingModeHeaderSendMode,
@@ -103,14 +123,24 @@ with warnings.catch_warnings():
     from envoy_data_plane.envoy.extensions.upstreams.http.v3 import (
         HttpProtocolOptionsExplicitHttpConfig,
     )
-    from envoy_data_plane.envoy.type.matcher.v3 import StringMatcher
+    from envoy_data_plane.envoy.type.matcher.v3 import (
+        MetadataMatcher,
+        MetadataMatcherPathSegment,
+        RegexMatcher,
+        StringMatcher,
+        ValueMatcher,
+    )
     from envoy_data_plane.google.protobuf import Any
 
 from extproc.config.model import HealthCheck as RouterHealthCheck
 from extproc.config.model import RouterConfig
+from extproc.config.warnings import reads_request_headers
 
 ROUTER_CLUSTER = "extproc_router"
 EXT_PROC_FILTER = "envoy.filters.http.ext_proc"
+BUFFER_FILTER = "envoy.filters.http.buffer"
+ACCESS_LOG_NAME = "extproc-router"
+GUARD_HEADER = "x-extproc-guard"  # set by the router in full mode only (extproc.wire.responses)
 UPSTREAM_HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 RETRY_ON = "5xx,reset,connect-failure,refused-stream"
 GRPC_HEADROOM_BYTES = 64 * 1024
@@ -138,6 +168,8 @@ class GenOptions:
     num_retries: int = 2
     health_path: str = "/health"
     health_interval_s: float = 5.0
+    access_log_flush_interval_s: float = 0.2
+    access_log_buffer_bytes: int = 65536
 
 
 def _duration(seconds: float) -> timedelta:
@@ -351,6 +383,8 @@ def retry_policy(options: GenOptions) -> RetryPolicy:
 
 def routes(config: RouterConfig, targets: Mapping[str, str], options: GenOptions) -> list[Route]:
     """One route per tier (routing header == tier name) and the default route."""
+    if config.mode == "fast":
+        return fast_routes(config, targets, options)
     timeout = _duration(options.route_timeout_s)
     result = [
         Route(
@@ -371,6 +405,136 @@ def routes(config: RouterConfig, targets: Mapping[str, str], options: GenOptions
         Route(match=RouteMatch(prefix="/"), route=RouteAction(cluster=default, timeout=timeout))
     )
     return result
+
+
+def llm_path_regex(config: RouterConfig) -> str:
+    """RE2 matching exactly the LLM paths (`request.paths`); Envoy matches a route's safe_regex
+    against the whole path without its query string, as the router reads it."""
+    if not config.request.paths:
+        raise EnvoyGenError(
+            "request.paths is empty: in mode: fast no request would reach the router"
+        )
+    return "^(?:" + "|".join(re.escape(path) for path in config.request.paths) + ")$"
+
+
+def tier_metadata_matcher(tier: str) -> MetadataMatcher:
+    """Dynamic metadata envoy.filters.http.ext_proc:tier == `tier` (the router's decision)."""
+    return MetadataMatcher(
+        filter=EXT_PROC_FILTER,
+        path=[MetadataMatcherPathSegment(key="tier")],
+        value=ValueMatcher(string_match=StringMatcher(exact=tier)),
+    )
+
+
+def fast_routes(
+    config: RouterConfig, targets: Mapping[str, str], options: GenOptions
+) -> list[Route]:
+    """Fast mode: on the LLM paths one route per tier matching the router's dynamic metadata,
+    then the undecided LLM route (before the decision, and fail-open) to the default tier;
+    every other path goes to the default tier with ext_proc and the buffer disabled, so only
+    LLM calls reach the router."""
+    timeout = _duration(options.route_timeout_s)
+    llm = RegexMatcher(regex=llm_path_regex(config))
+    default = targets[config.routing.default_tier]
+    result = [
+        Route(
+            match=RouteMatch(safe_regex=llm, dynamic_metadata=[tier_metadata_matcher(name)]),
+            route=RouteAction(cluster=targets[name], timeout=timeout),
+        )
+        for name in config.tiers
+    ]
+    result.append(
+        Route(match=RouteMatch(safe_regex=llm), route=RouteAction(cluster=default, timeout=timeout))
+    )
+    result.append(
+        Route(
+            match=RouteMatch(prefix="/"),
+            route=RouteAction(cluster=default, timeout=timeout),
+            typed_per_filter_config={
+                EXT_PROC_FILTER: Any.pack(ExtProcPerRoute(disabled=True)),
+                BUFFER_FILTER: Any.pack(BufferPerRoute(disabled=True)),
+            },
+        )
+    )
+    return result
+
+
+def fast_request_attributes(config: RouterConfig) -> list[str]:
+    """What the fast mode's single message carries besides the body: the request id (the access
+    log's key back to the decision), and the header map only when routing reads headers."""
+    attributes = ["request.id"]
+    if reads_request_headers(config):
+        attributes.append("request.headers")
+    return attributes
+
+
+def fast_ext_proc_filter(config: RouterConfig, options: GenOptions) -> HttpFilter:
+    """The router as ext_proc in fast mode: the BUFFERED body only (request headers skipped, no
+    response messages); the answer comes back as dynamic metadata in EXT_PROC_FILTER."""
+    return HttpFilter(
+        name=EXT_PROC_FILTER,
+        typed_config=Any.pack(
+            ExternalProcessor(
+                grpc_service=GrpcService(
+                    envoy_grpc=GrpcServiceEnvoyGrpc(cluster_name=ROUTER_CLUSTER)
+                ),
+                failure_mode_allow=options.failure_mode_allow,
+                message_timeout=_duration(options.message_timeout_s),
+                processing_mode=ProcessingMode(
+                    request_header_mode=ProcessingModeHeaderSendMode.SKIP,
+                    request_body_mode=ProcessingModeBodySendMode.BUFFERED,
+                    response_header_mode=ProcessingModeHeaderSendMode.SKIP,
+                    response_body_mode=ProcessingModeBodySendMode.NONE,
+                    request_trailer_mode=ProcessingModeHeaderSendMode.SKIP,
+                    response_trailer_mode=ProcessingModeHeaderSendMode.SKIP,
+                ),
+                request_attributes=fast_request_attributes(config),
+                metadata_options=MetadataOptions(
+                    receiving_namespaces=MetadataOptionsMetadataNamespaces(
+                        untyped=[EXT_PROC_FILTER]
+                    )
+                ),
+            )
+        ),
+    )
+
+
+def buffer_filter(config: RouterConfig) -> HttpFilter:
+    """Fast mode: holds the whole request (up to request.max_body_bytes) until ext_proc has
+    answered, so the route is picked after the router's decision."""
+    return HttpFilter(
+        name=BUFFER_FILTER,
+        typed_config=Any.pack(Buffer(max_request_bytes=config.request.max_body_bytes)),
+    )
+
+
+def router_access_log(options: GenOptions) -> AccessLog:
+    """Fast mode: Envoy's gRPC access-log service streams each finished request (status,
+    duration, upstream, time to first upstream byte, dynamic metadata) to the router."""
+    return AccessLog(
+        name="envoy.access_loggers.http_grpc",
+        typed_config=Any.pack(
+            HttpGrpcAccessLogConfig(
+                common_config=CommonGrpcAccessLogConfig(
+                    log_name=ACCESS_LOG_NAME,
+                    transport_api_version=ApiVersion.V3,
+                    grpc_service=GrpcService(
+                        envoy_grpc=GrpcServiceEnvoyGrpc(cluster_name=ROUTER_CLUSTER)
+                    ),
+                    buffer_flush_interval=_duration(options.access_log_flush_interval_s),
+                    buffer_size_bytes=options.access_log_buffer_bytes,
+                )
+            )
+        ),
+    )
+
+
+def _from_metadata(header: str, key: str) -> HeaderValueOption:
+    return HeaderValueOption(
+        header=HeaderValue(key=header, value=f"%DYNAMIC_METADATA({EXT_PROC_FILTER}:{key})%"),
+        append_action=HeaderValueOptionHeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD,
+        keep_empty_value=False,
+    )
 
 
 def ext_proc_filter(options: GenOptions) -> HttpFilter:
@@ -402,13 +566,29 @@ def ext_proc_filter(options: GenOptions) -> HttpFilter:
 def connection_manager(
     config: RouterConfig, targets: Mapping[str, str], options: GenOptions
 ) -> HttpConnectionManager:
+    fast = config.mode == "fast"
     virtual_host = VirtualHost(name="llm", domains=["*"], routes=routes(config, targets, options))
+    if fast:  # the client sees the decision, read back from the router's metadata
+        virtual_host.response_headers_to_add = [
+            _from_metadata("x-route-tier", "tier"),
+            _from_metadata("x-route-reason", "reason"),
+        ]
     if options.failover:
         virtual_host.retry_policy = retry_policy(options)
-        virtual_host.response_headers_to_add = [
+        virtual_host.response_headers_to_add.append(
             HeaderValueOption(header=HeaderValue(key="x-served-by", value="%UPSTREAM_HOST%"))
-        ]
-    strip = EarlyHeaderMutation(mutations=[HeaderMutationEntry(remove=config.routing.header)])
+        )
+    removed = [config.routing.header]
+    if fast:  # the router never sets the guard header in fast mode: any copy is the client's
+        removed.append(GUARD_HEADER)
+    strip = EarlyHeaderMutation(mutations=[HeaderMutationEntry(remove=h) for h in removed])
+    if fast:
+        http_filters = [fast_ext_proc_filter(config, options), buffer_filter(config)]
+    else:
+        http_filters = [ext_proc_filter(options)]
+    http_filters.append(
+        HttpFilter(name="envoy.filters.http.router", typed_config=Any.pack(Router()))
+    )
     return HttpConnectionManager(
         stat_prefix="llm",
         stream_idle_timeout=_duration(options.stream_idle_timeout_s),
@@ -417,11 +597,9 @@ def connection_manager(
         early_header_mutation_extensions=[
             _typed("envoy.http.early_header_mutation.header_mutation", strip)
         ],
+        access_log=[router_access_log(options)] if fast else [],
         route_config=RouteConfiguration(name="llm_routes", virtual_hosts=[virtual_host]),
-        http_filters=[
-            ext_proc_filter(options),
-            HttpFilter(name="envoy.filters.http.router", typed_config=Any.pack(Router())),
-        ],
+        http_filters=http_filters,
     )
 
 

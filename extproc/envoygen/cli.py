@@ -28,7 +28,9 @@ def add_envoy_config_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="generate the Envoy config a router config implies",
         description="Generate an Envoy bootstrap from a router config: one cluster per tier "
         "(tiers.<t>.cluster), one route per tier on routing.header, the default route to "
-        "routing.default_tier, the ext_proc filter and limits from the router's config.",
+        "routing.default_tier, the ext_proc filter and limits from the router's config. With "
+        "mode: fast, the shape of envoy/fast.yaml (body-only ext_proc, buffer filter, routes on "
+        "the router's dynamic metadata, gRPC access log to the router).",
     )
     parser.add_argument("--config", help="router YAML config (defaults when omitted)")
     parser.add_argument(

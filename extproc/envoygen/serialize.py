@@ -16,7 +16,9 @@ import warnings
 from typing import Any
 
 # The official classes of every message packed into an Any, so json_format can expand them.
+import envoy.extensions.access_loggers.grpc.v3.als_pb2
 import envoy.extensions.clusters.aggregate.v3.cluster_pb2
+import envoy.extensions.filters.http.buffer.v3.buffer_pb2
 import envoy.extensions.filters.http.ext_proc.v3.ext_proc_pb2
 import envoy.extensions.filters.http.router.v3.router_pb2
 import envoy.extensions.filters.network.http_connection_manager.v3.http_connection_manager_pb2

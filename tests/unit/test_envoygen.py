@@ -4,6 +4,7 @@ the real `envoy --mode validate`; an end-to-end run routes through it."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -272,6 +273,261 @@ def test_cli_writes_a_valid_config(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "mid_pool_failover" in _clusters(loaded)
 
 
+# --- mode: fast (the shape of envoy/fast.yaml) ----------------------------------------------
+
+BUFFER = "envoy.filters.http.buffer"
+AB_RULE = {
+    "type": "ab",
+    "key_header": "x-user-id",
+    "arms": {"a": {"tier": "tier_low", "weight": 1}, "b": {"tier": "tier_high", "weight": 1}},
+}
+
+
+def _fast(overrides: dict[str, Any] | None = None) -> RouterConfig:
+    return parse_config({**(overrides or {}), "mode": "fast"})
+
+
+FAST_CASES: dict[str, tuple[Callable[[], RouterConfig], dict[str, list[str]]]] = {
+    "defaults": (_fast, TWO),
+    "three-tier": (lambda: _fast(THREE_TIER), THREE),
+    "ab-rule": (lambda: _fast({"routing": {"rules": [AB_RULE]}}), TWO),
+}
+
+
+def _filters(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {f["name"]: f["typed_config"] for f in _hcm(config)["http_filters"]}
+
+
+@pytest.mark.parametrize("failover", [False, True], ids=["plain", "failover"])
+@pytest.mark.parametrize("case", list(FAST_CASES))
+def test_fast_config_passes_envoy_validate(case: str, failover: bool) -> None:
+    make, endpoints = FAST_CASES[case]
+    _assert_valid(generate_envoy_config(make(), endpoints, failover=failover))
+
+
+def test_fast_ext_proc_sends_the_body_only_and_a_buffer_follows() -> None:
+    router = _fast(THREE_TIER)
+    config = generate_envoy_config(router, THREE, failure_mode_allow=False, message_timeout_s=2.5)
+    names = [f["name"] for f in _hcm(config)["http_filters"]]
+    assert names == [EXT_PROC, BUFFER, "envoy.filters.http.router"]
+    ext_proc = _filters(config)[EXT_PROC]
+    assert ext_proc["processing_mode"] == {
+        "request_header_mode": "SKIP",
+        "request_body_mode": "BUFFERED",
+        "response_header_mode": "SKIP",
+        "response_body_mode": "NONE",
+        "request_trailer_mode": "SKIP",
+        "response_trailer_mode": "SKIP",
+    }
+    assert ext_proc["request_attributes"] == ["request.id"]
+    assert ext_proc["metadata_options"] == {"receiving_namespaces": {"untyped": [EXT_PROC]}}
+    assert ext_proc["failure_mode_allow"] is False
+    assert ext_proc["message_timeout"] == "2.500s"
+    assert "allow_mode_override" not in ext_proc
+    assert ext_proc["grpc_service"]["envoy_grpc"]["cluster_name"] == "extproc_router"
+    assert _filters(config)[BUFFER]["max_request_bytes"] == router.request.max_body_bytes == 4 << 20
+    assert config["static_resources"]["listeners"][0]["per_connection_buffer_limit_bytes"] == (
+        4 << 20
+    )
+    assert _filters(generate_envoy_config(_fast(), TWO))[EXT_PROC]["failure_mode_allow"] is True
+
+
+@pytest.mark.parametrize(
+    ("overrides", "attributes"),
+    [
+        ({}, ["request.id"]),
+        ({"routing": {"rules": [AB_RULE]}}, ["request.id", "request.headers"]),
+        (
+            {"routing": {"rules": [{"type": "canary", "tier": "tier_high", "percent": 5}]}},
+            ["request.id", "request.headers"],
+        ),
+        (
+            {"routing": {"trusted_override_header": "x-force-tier"}},
+            ["request.id", "request.headers"],
+        ),
+    ],
+    ids=["default", "ab", "canary", "override"],
+)
+def test_fast_request_attributes_add_headers_only_when_rules_read_them(
+    overrides: dict[str, Any], attributes: list[str]
+) -> None:
+    from extproc.config.warnings import config_warnings, reads_request_headers
+
+    router = _fast(overrides)
+    config = generate_envoy_config(router, TWO)
+    assert _filters(config)[EXT_PROC]["request_attributes"] == attributes
+    assert reads_request_headers(router) == ("request.headers" in attributes)
+    assert any("request.headers" in w for w in config_warnings(router)) == (
+        "request.headers" in attributes
+    )
+
+
+@pytest.mark.parametrize("case", list(FAST_CASES))
+def test_fast_routes_match_dynamic_metadata_per_tier(case: str) -> None:
+    make, endpoints = FAST_CASES[case]
+    router = make()
+    config = generate_envoy_config(router, endpoints)
+    routes = _routes(config)
+    assert len(routes) == len(router.tiers) + 2
+    by_tier = {}
+    for route in routes[: len(router.tiers)]:
+        match = route["match"]
+        assert "headers" not in match
+        (matcher,) = match["dynamic_metadata"]
+        assert matcher["filter"] == EXT_PROC and matcher["path"] == [{"key": "tier"}]
+        by_tier[matcher["value"]["string_match"]["exact"]] = route["route"]["cluster"]
+        assert "typed_per_filter_config" not in route
+    assert by_tier == {name: tier.cluster for name, tier in router.tiers.items()}
+    default_cluster = router.tiers[router.routing.default_tier].cluster
+    undecided, other = routes[-2:]
+    assert set(undecided["match"]) == {"safe_regex"}
+    assert undecided["route"]["cluster"] == default_cluster
+    # the LLM regex matches exactly request.paths (Envoy matches the path without its query)
+    regex = re.compile(undecided["match"]["safe_regex"]["regex"])
+    assert all(r["match"]["safe_regex"] == undecided["match"]["safe_regex"] for r in routes[:-1])
+    assert all(regex.fullmatch(path) for path in router.request.paths)
+    assert not any(regex.fullmatch(p) for p in ("/v1/models", "/v1/embeddings", "/health"))
+    # every other path: default tier, ext_proc and buffer off (never reaches the router)
+    assert other["match"] == {"prefix": "/"}
+    assert other["route"]["cluster"] == default_cluster
+    per_filter = other["typed_per_filter_config"]
+    assert per_filter[EXT_PROC]["disabled"] is True
+    assert per_filter[EXT_PROC]["@type"].endswith("ext_proc.v3.ExtProcPerRoute")
+    assert per_filter[BUFFER]["disabled"] is True
+    assert per_filter[BUFFER]["@type"].endswith("buffer.v3.BufferPerRoute")
+    assert all(r["route"]["timeout"] == "300s" for r in routes)
+
+
+def test_fast_llm_paths_follow_request_paths() -> None:
+    router = _fast({"request": {"paths": ["/v1/chat/completions", "/openai/v1/responses"]}})
+    regex = _routes(generate_envoy_config(router, TWO))[-2]["match"]["safe_regex"]["regex"]
+    assert re.fullmatch(regex, "/openai/v1/responses")
+    assert not re.fullmatch(regex, "/v1/completions")
+    with pytest.raises(EnvoyGenError, match=r"request\.paths is empty"):
+        generate_envoy_config(_fast({"request": {"paths": []}}), TWO)
+
+
+def test_fast_decision_headers_and_access_log_go_to_the_router() -> None:
+    config = generate_envoy_config(_fast(), TWO)
+    hcm = _hcm(config)
+    vhost = hcm["route_config"]["virtual_hosts"][0]
+    assert [
+        (h["header"]["key"], h["header"]["value"], h["append_action"])
+        for h in vhost["response_headers_to_add"]
+    ] == [
+        (
+            "x-route-tier",
+            "%DYNAMIC_METADATA(envoy.filters.http.ext_proc:tier)%",
+            "OVERWRITE_IF_EXISTS_OR_ADD",
+        ),
+        (
+            "x-route-reason",
+            "%DYNAMIC_METADATA(envoy.filters.http.ext_proc:reason)%",
+            "OVERWRITE_IF_EXISTS_OR_ADD",
+        ),
+    ]
+    (access_log,) = hcm["access_log"]
+    assert access_log["name"] == "envoy.access_loggers.http_grpc"
+    typed = access_log["typed_config"]
+    assert typed["@type"].endswith("access_loggers.grpc.v3.HttpGrpcAccessLogConfig")
+    assert typed["common_config"] == {
+        "log_name": "extproc-router",
+        "grpc_service": {"envoy_grpc": {"cluster_name": "extproc_router"}},
+        "buffer_flush_interval": "0.200s",
+        "buffer_size_bytes": 65536,
+        "transport_api_version": "V3",
+    }
+    mutations = hcm["early_header_mutation_extensions"][0]["typed_config"]["mutations"]
+    assert mutations == [{"remove": "x-extproc-tier"}, {"remove": "x-extproc-guard"}]
+
+
+def test_fast_failover_keeps_aggregates_and_retries() -> None:
+    router = _fast(THREE_TIER)
+    config = generate_envoy_config(router, THREE, failover=True)
+    clusters = _clusters(config)
+    routes = _routes(config)
+    for route, (name, tier) in zip(routes, router.tiers.items(), strict=False):
+        assert route["match"]["dynamic_metadata"][0]["value"]["string_match"]["exact"] == name
+        assert route["route"]["cluster"] == f"{tier.cluster}_failover"
+        assert clusters[f"{tier.cluster}_failover"]["cluster_type"]["typed_config"][
+            "clusters"
+        ] == failover_order(router, name)
+    assert {r["route"]["cluster"] for r in routes[-2:]} == {"mid_pool_failover"}
+    vhost = _hcm(config)["route_config"]["virtual_hosts"][0]
+    assert vhost["retry_policy"]["retry_on"] == "5xx,reset,connect-failure,refused-stream"
+    keys = [h["header"]["key"] for h in vhost["response_headers_to_add"]]
+    assert keys == ["x-route-tier", "x-route-reason", "x-served-by"]
+
+
+def test_full_mode_has_no_fast_mode_parts() -> None:
+    config = generate_envoy_config(RouterConfig(), TWO)
+    hcm = _hcm(config)
+    assert "access_log" not in hcm
+    assert BUFFER not in _filters(config)
+    assert "request_attributes" not in _filters(config)[EXT_PROC]
+    assert not any("dynamic_metadata" in r["match"] for r in _routes(config))
+
+
+def test_fast_config_keeps_the_shape_of_envoy_fast_yaml() -> None:
+    """The generated fast config and the hand-written envoy/fast.yaml must not drift apart."""
+    from extproc.stack.envoy import render_envoy
+
+    template: dict[str, Any] = yaml.safe_load(render_envoy(ROOT / "envoy" / "fast.yaml", {}))
+    generated = generate_envoy_config(_fast(), TWO)
+    want, got = _hcm(template), _hcm(generated)
+    assert [f["name"] for f in got["http_filters"]] == [f["name"] for f in want["http_filters"]]
+    want_ext, got_ext = _filters(template)[EXT_PROC], _filters(generated)[EXT_PROC]
+    for key in ("grpc_service", "processing_mode", "metadata_options", "failure_mode_allow"):
+        assert got_ext[key] == want_ext[key], key
+    assert set(got_ext["request_attributes"]) <= set(want_ext["request_attributes"])
+    assert _filters(generated)[BUFFER] == _filters(template)[BUFFER]
+
+    def shape(route: dict[str, Any]) -> tuple[Any, ...]:
+        match = route["match"]
+        metadata = [
+            (m["filter"], m["path"], sorted(m["value"])) for m in match.get("dynamic_metadata", [])
+        ]
+        per_filter = {
+            name: (cfg["@type"], cfg.get("disabled"))
+            for name, cfg in route.get("typed_per_filter_config", {}).items()
+        }
+        return sorted(match), metadata, per_filter
+
+    want_routes = want["route_config"]["virtual_hosts"][0]["routes"]
+    assert [shape(r) for r in _routes(generated)] == [shape(r) for r in want_routes]
+
+    def target(route: dict[str, Any]) -> tuple[str, str, str]:
+        tier = [
+            m["value"]["string_match"]["exact"] for m in route["match"].get("dynamic_metadata", [])
+        ]
+        return (tier[0] if tier else "", route["route"]["cluster"], route["route"]["timeout"])
+
+    # tier routes in config order here, in any order there; fallbacks last in both
+    got_targets = [target(r) for r in _routes(generated)]
+    want_targets = [target(r) for r in want_routes]
+    assert sorted(got_targets[:-2]) == sorted(want_targets[:-2])
+    assert got_targets[-2:] == want_targets[-2:]
+    # the same LLM paths (the default request.paths) as the template's regex
+    samples = ["/v1/chat/completions", "/v1/completions", "/v1/models", "/v1/chat", "/"]
+    for got_route, want_route in zip(_routes(generated)[:-1], want_routes[:-1], strict=True):
+        got_regex = got_route["match"]["safe_regex"]["regex"]
+        want_regex = want_route["match"]["safe_regex"]["regex"]
+        for path in samples:
+            assert bool(re.fullmatch(got_regex, path)) == bool(re.fullmatch(want_regex, path))
+    want_vhost = want["route_config"]["virtual_hosts"][0]
+    got_vhost = got["route_config"]["virtual_hosts"][0]
+    assert [(h["header"], h["append_action"]) for h in got_vhost["response_headers_to_add"]] == [
+        (h["header"], h["append_action"]) for h in want_vhost["response_headers_to_add"]
+    ]
+    (want_log,), (got_log,) = want["access_log"], got["access_log"]
+    assert got_log["name"] == want_log["name"]
+    want_common = dict(want_log["typed_config"]["common_config"])
+    got_common = dict(got_log["typed_config"]["common_config"])
+    assert want_common.pop("buffer_flush_interval") == "0.2s"
+    assert got_common.pop("buffer_flush_interval") == "0.200s"
+    assert got_common == want_common
+
+
 def test_cli_reports_missing_endpoints(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["envoy-config", "--endpoint", "tier_low=127.0.0.1:8101"]) == 2
     assert "no endpoints for tiers ['tier_high']" in capsys.readouterr().err
@@ -312,10 +568,12 @@ def wait_hosts_healthy(admin_port: int, clusters: set[str], timeout_s: float = 1
     raise TimeoutError(f"Envoy hosts not healthy: {flags}")
 
 
-@pytest.fixture(params=[False, True], ids=["plain", "failover"])
+@pytest.fixture(params=["plain", "failover", "fast"])
 def generated_stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
-    failover: bool = request.param
-    overrides = {"routing": {"header": "x-my-tier"}} if not failover else {}
+    failover = request.param == "failover"
+    overrides: dict[str, Any] = {"routing": {"header": "x-my-tier"}} if not failover else {}
+    if request.param == "fast":
+        overrides["mode"] = "fast"
     router_file = tmp_path / "router.yaml"
     router_file.write_text(yaml.safe_dump(overrides), encoding="utf-8")
     ports = StackPorts.free()
@@ -354,3 +612,23 @@ def test_generated_config_routes_simple_low_and_complex_high(generated_stack: St
             assert r.status_code == 200, r.text
             assert r.headers["x-upstream-tier"] == tier
             assert r.headers["x-route-tier"] == tier
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("generated_stack", ["fast"], indirect=True)
+def test_generated_fast_config_reports_to_the_router(generated_stack: Stack) -> None:
+    """Other paths never reach the router; routed requests come back through the access log."""
+    from tests.e2e.feedback_util import metric_value, metrics_text, wait_for
+
+    def routed() -> float:
+        text = metrics_text(generated_stack)
+        return metric_value(text, "extproc_access_log_entries_total", kind="routed")
+
+    with httpx.Client(base_url=generated_stack.url, timeout=30) as client:
+        r = client.get("/v1/models")
+        assert r.status_code == 200
+        assert "x-route-tier" not in r.headers
+        before = routed()
+        body = {"model": "auto", "messages": [{"role": "user", "content": SIMPLE}]}
+        assert client.post("/v1/chat/completions", json=body).headers["x-route-tier"] == "tier_low"
+    assert wait_for(lambda: routed() > before, timeout_s=10)
