@@ -182,6 +182,18 @@ class Router:
             )
             if h
         )
+        # settings the request path reads per request, resolved once
+        self.override_header = config.routing.trusted_override_header
+        self.tier_models = {name: t.model or "-" for name, t in config.tiers.items()}
+        self.reads_headers = bool(self.override_header) or any(
+            getattr(rule, "headers", ()) for rule in self.pipeline.rules
+        )  # rules read request headers (fast mode: the request.headers attribute)
+        self.decision_budget_s = config.routing.decision_budget_ms / 1000.0
+        self.may_rewrite_body = (
+            config.routing.rewrite_model
+            or config.observe.inject_stream_usage
+            or self.reasoning.enabled
+        )
         self._collectors.append(self.metrics.watch_state(self.latency, self.gpu_snapshot))
         self.decision_log: DecisionLog | None = (
             DecisionLog() if config.logging.decisions and config.logging.level != "error" else None

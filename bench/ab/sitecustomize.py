@@ -12,11 +12,13 @@ request fail them: add `--skip-checks`).
 
 Variants:
   canned   the stream handler answers every message with a fixed tier_low decision
+  canned2  the same, alternating tier_low and tier_high (as the routed bench traffic does)
   parse    the body is parsed (parse_body), then the fixed answer
   score    parse + complexity score, then the fixed answer
   double   the full decision is made twice per body message (a second handler first)
   nolog    decision log off
   noals    access-log entries are received but not recorded
+  nogc     the cyclic garbage collector is disabled in the router process
 """
 
 from __future__ import annotations
@@ -37,6 +39,13 @@ def _apply(variant: str) -> None:
 
     handle = stream.StreamHandler.handle
 
+    flip = [0]
+
+    def alternating(self: Any, request: Any) -> Any:
+        flip[0] ^= 1
+        tier = "tier_high" if flip[0] else "tier_low"
+        return self._router.responses.route_by_metadata(tier, "ab_canned2", None)
+
     def fixed(self: Any, request: Any) -> Any:
         if variant in ("parse", "score") and request.HasField("request_body"):
             chat = parse_body(request.request_body.body, "chat", 1 << 24)
@@ -49,10 +58,16 @@ def _apply(variant: str) -> None:
             handle(stream.StreamHandler(self._router), request)
         return handle(self, request)
 
-    if variant in ("canned", "parse", "score"):
+    if variant == "canned2":
+        stream.StreamHandler.handle = alternating  # type: ignore[method-assign]
+    elif variant in ("canned", "parse", "score"):
         stream.StreamHandler.handle = fixed  # type: ignore[method-assign]
     elif variant == "double":
         stream.StreamHandler.handle = twice  # type: ignore[method-assign]
+    elif variant == "nogc":
+        import gc
+
+        gc.disable()
     elif variant == "noals":
         access_log.record_entry = lambda router, entry: True
     elif variant == "nolog":

@@ -1,4 +1,9 @@
-"""Typed objects that flow through the decision path."""
+"""Typed objects that flow through the decision path.
+
+The per-request objects (facts, verdicts, decisions) are plain slotted dataclasses, not
+frozen ones: a frozen dataclass sets each field through ``object.__setattr__`` and costs
+~1.8 µs to build against ~0.25 µs, several times per request. Treat them as read-only.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from dataclasses import dataclass, field
 from extproc.parse.openai import ChatRequest
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestFacts:
     """What the wire told us about one request (headers + parsed body)."""
 
@@ -20,7 +25,7 @@ class RequestFacts:
     headers: Mapping[str, str] = field(default_factory=dict)  # only headers rules asked for
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Verdict:
     """A rule's answer: send to `tier` because of `reason` (a short snake_case code)."""
 
@@ -30,7 +35,7 @@ class Verdict:
     features: tuple[float, ...] | None = None  # context a learning policy needs back
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decision:
     """The router's choice for one request."""
 

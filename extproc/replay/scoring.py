@@ -12,10 +12,9 @@ import multiprocessing
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from extproc.signals.complexity import DIMENSIONS, ComplexityScore, ComplexityScorer
+from extproc.signals.complexity import ComplexityScore, ComplexityScorer
 
 if TYPE_CHECKING:  # workers import this module: keep it free of pydantic and the router
     from extproc.config.model import RouterConfig
@@ -49,12 +48,12 @@ def _score_chunk(texts: Sequence[str]) -> list[tuple[float, tuple[float, ...]]]:
     out = []
     for text in texts:
         result = scorer.score(text)
-        out.append((result.score, tuple(result.dimensions[d] for d in DIMENSIONS)))
+        out.append((result.score, result.values))
     return out
 
 
 def _rebuild(score: float, values: tuple[float, ...]) -> ComplexityScore:
-    return ComplexityScore(score, MappingProxyType(dict(zip(DIMENSIONS, values, strict=True))))
+    return ComplexityScore(score, values)
 
 
 @dataclass(slots=True)

@@ -31,8 +31,7 @@ from __future__ import annotations
 import math
 import re
 import string
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import islice, pairwise
 from types import MappingProxyType
 
@@ -368,12 +367,37 @@ _LAYOUT_HEAD = 3072  # line-layout regexes look at this many leading characters 
 _LAYOUT_TAIL = 1024  # ... and this many trailing ones
 
 
-@dataclass(frozen=True, slots=True)
 class ComplexityScore:
-    """Result of scoring one prompt: overall score and per-dimension values, all in [0, 1]."""
+    """Result of scoring one prompt: overall score and per-dimension values, all in [0, 1].
 
-    score: float
-    dimensions: Mapping[str, float]
+    Built once per request, so it stays cheap: the per-dimension mapping is made only
+    when someone reads ``dimensions`` (the routing rules read only ``score``).
+    """
+
+    __slots__ = ("_values", "score")
+
+    def __init__(self, score: float, values: Sequence[float]) -> None:
+        self.score = score
+        self._values = values  # in DIMENSIONS order
+
+    @property
+    def dimensions(self) -> Mapping[str, float]:
+        return _as_mapping(self._values)
+
+    @property
+    def values(self) -> tuple[float, ...]:
+        """Dimension values in ``DIMENSIONS`` order."""
+        return tuple(self._values)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ComplexityScore):
+            return NotImplemented
+        return self.score == other.score and list(self._values) == list(other._values)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"ComplexityScore(score={self.score!r}, dimensions={dict(self.dimensions)!r})"
 
 
 def _window(text: str, max_chars: int) -> str:
@@ -590,7 +614,7 @@ def _dimension_values(text: str, true_len: int) -> list[float]:
     return values
 
 
-def _as_mapping(v: list[float]) -> Mapping[str, float]:
+def _as_mapping(v: Sequence[float]) -> Mapping[str, float]:
     """Read-only ``DIMENSIONS`` -> value mapping; a dict display is faster than ``dict(zip())``.
 
     The keys must follow ``DIMENSIONS`` order (the golden-output test checks it).
@@ -671,4 +695,4 @@ class ComplexityScorer:
         else:
             ez = math.exp(z)
             score = ez / (1.0 + ez)
-        return ComplexityScore(score, _as_mapping(v))
+        return ComplexityScore(score, v)

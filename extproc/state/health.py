@@ -159,11 +159,13 @@ class HealthBook:
             health.in_flight = max(0, health.in_flight - 1)
             health.record(ok, latency_ms)
 
-    def record_outcome(self, tier: str, ok: bool, latency_ms: float) -> None:
+    def record_outcome(
+        self, tier: str, ok: bool, latency_ms: float, now: float | None = None
+    ) -> None:
         """An outcome seen after the fact (access log): no in-flight accounting."""
         health = self.tiers.get(tier)
         if health is not None:
-            health.record(ok, latency_ms)
+            health.record(ok, latency_ms, now)
 
     def on_abandon(self, tier: str) -> None:
         """The stream ended without an outcome (client went away): not the tier's fault."""

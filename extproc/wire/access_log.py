@@ -9,6 +9,7 @@ latency EMA, health windows, circuit breakers and learning policies as the full 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -24,36 +25,43 @@ log = logging.getLogger("extproc.accesslog")
 
 
 def _ms(duration: Any) -> float | None:
-    if duration.seconds == 0 and duration.nanos == 0:
-        return None
-    return float(duration.seconds) * 1000.0 + float(duration.nanos) / 1e6
+    """A protobuf Duration in ms; None when unset (zero)."""
+    return duration.seconds * 1000.0 + duration.nanos / 1e6 or None
 
 
 def record_entry(router: Router, entry: accesslog_pb2.HTTPAccessLogEntry) -> bool:
-    """Feed one finished request into the router's live state; False if it wasn't routed."""
+    """Feed one finished request into the router's live state; False if it wasn't routed.
+
+    Runs once per request, so it reads each protobuf field once (every submessage access
+    builds a wrapper object) and the response flags only when there was no response."""
     common = entry.common_properties
     metadata = common.metadata.filter_metadata.get(METADATA_NAMESPACE)
-    if metadata is None or "tier" not in metadata.fields:
+    if metadata is None:
         return False
-    tier = metadata.fields["tier"].string_value
-    tier_config = router.config.tiers.get(tier)
-    if tier_config is None:
+    chosen = metadata.fields.get("tier")
+    if chosen is None:
+        return False
+    tier = chosen.string_value
+    model = router.tier_models.get(tier)
+    if model is None:
         return False
     status = entry.response.response_code.value
-    flags = common.response_flags
-    if status == 0 and (flags.downstream_connection_termination or flags.downstream_remote_reset):
-        return False  # the client went away: not the tier's fault (like an abandoned stream)
+    if status == 0:
+        flags = common.response_flags
+        if flags.downstream_connection_termination or flags.downstream_remote_reset:
+            return False  # the client went away: not the tier's fault (abandoned stream)
     ttfb_ms = _ms(common.time_to_first_upstream_rx_byte)
     duration_ms = _ms(common.duration) or _ms(common.time_to_last_downstream_tx_byte) or 0.0
     failed = router.is_failure(status)
-    instruments = router.metrics.for_tier(tier, tier_config.model or "-")
+    instruments = router.metrics.for_tier(tier, model)
+    now = time.monotonic()
     if ttfb_ms is not None:
-        router.latency.observe(tier, ttfb_ms)
+        router.latency.observe(tier, ttfb_ms, now)
         instruments.ttfb.observe(ttfb_ms / 1000.0)
     instruments.duration.observe(duration_ms / 1000.0)
     (instruments.error if failed else instruments.ok).inc()
     router.metrics.count_upstream_status(tier, status)
-    router.health.record_outcome(tier, not failed, duration_ms)
+    router.health.record_outcome(tier, not failed, duration_ms, now)
     if router.learners:  # only learning policies need the decision back
         request_id = entry.request.request_id
         decision = router.decisions.recall(request_id) if request_id else None

@@ -67,11 +67,12 @@ _STREAMED = ProcessingMode.STREAMED
 _BUFFERED_PARTIAL = ProcessingMode.BUFFERED_PARTIAL
 _NONE = ProcessingMode.NONE
 
-_FAST_ATTRIBUTES = (
+# ext_proc request attributes (fast mode) → the header names the rest of the code reads
+_ATTRIBUTE_HEADERS = (
+    ("request.id", "x-request-id"),
     ("request.path", ":path"),
     ("request.url_path", ":path"),
     ("request.method", ":method"),
-    ("request.id", "x-request-id"),
 )
 
 _CONTINUE = {
@@ -106,7 +107,7 @@ class StreamHandler:
         self._body_mode = _UNSET
         self._chunks: list[bytes] = []
         self._received = 0
-        self._kind: Literal["chat", "completion"] | None = None
+        self._kind: Literal["chat", "completion", "auto"] | None = None  # None: pass through
         self._started = 0.0
         self.decision: Decision | None = None
         self.exchange: Exchange | None = None
@@ -184,31 +185,32 @@ class StreamHandler:
     # ---- parse --------------------------------------------------------------------------
 
     def _fast_mode_facts(self, request: ProcessingRequest) -> None:
-        """Fast mode: request headers were skipped; path, method, id (and any headers the
-        rules need) come from ext_proc `request_attributes`."""
+        """Fast mode: request headers were skipped; the request id (and the path, method and
+        headers the rules need, when Envoy is told to send them) come from ext_proc
+        `request_attributes`. Without a path the body tells chat from completions."""
         router = self._router
         self.fast = True
         self._started = time.monotonic()
-        attributes = request.attributes.get(METADATA_NAMESPACE)
         headers = self.headers
+        attributes = request.attributes.get(METADATA_NAMESPACE)
         if attributes is not None:
-            fields = attributes.fields
-            for attribute, key in _FAST_ATTRIBUTES:
-                value = fields.get(attribute)
+            fields = attributes.fields  # a upb map: get() is cheap, items() is not
+            for name, key in _ATTRIBUTE_HEADERS:
+                value = fields.get(name)
                 if value is not None:
-                    text = value.string_value  # "" when absent or not a string
+                    text = value.string_value  # "" when not a string
                     if text:
                         headers[key] = text
-            sent = fields.get("request.headers")
+            sent = fields.get("request.headers") if router.reads_headers else None
             if sent is not None and sent.HasField("struct_value"):
                 wanted = router.wanted_headers
-                for name, value in sent.struct_value.fields.items():
-                    lowered = name.lower()
+                for header, value in sent.struct_value.fields.items():
+                    lowered = header.lower()
                     if lowered in wanted and value.HasField("string_value"):
                         headers.setdefault(lowered, value.string_value)
-        path = headers.get(":path", "").split("?", 1)[0]
-        # without a path attribute, assume the route sent only LLM calls here (chat)
-        self._kind = router.api_paths.get(path, "chat") if path else "chat"
+        path = headers.get(":path")
+        # the route sent only LLM calls here: a configured path names the API, else the body
+        self._kind = router.api_paths.get(path.split("?", 1)[0], "auto") if path else "auto"
         headers.setdefault(":method", "POST")
 
     def _on_request_headers(self, msg: HttpHeaders) -> ProcessingResponse:
@@ -319,7 +321,7 @@ class StreamHandler:
 
     def _facts(self, chat: ChatRequest | None) -> RequestFacts:
         headers = self.headers
-        override_header = self._router.config.routing.trusted_override_header
+        override_header = self._router.override_header
         return RequestFacts(
             path=headers.get(":path", ""),
             method=headers.get(":method", ""),
@@ -347,14 +349,18 @@ class StreamHandler:
             decision = private
         elapsed = time.perf_counter() - start
         router.metrics.decision_seconds.observe(elapsed)
-        if elapsed * 1000.0 > router.config.routing.decision_budget_ms:
+        if elapsed > router.decision_budget_s:
             router.metrics.slow_decisions.inc()
             log.warning(
                 "decision took %.1f ms (budget %.1f ms)",
                 elapsed * 1000.0,
                 router.config.routing.decision_budget_ms,
             )
-        new_body = None if chat is None else self._new_body(chat, decision, signals)
+        new_body = (
+            self._new_body(chat, decision, signals)
+            if chat is not None and router.may_rewrite_body
+            else None
+        )
         self._log_decision(decision, signals.facts, elapsed)
         response = self._route(decision, phase, new_body)
         if pre is not None:

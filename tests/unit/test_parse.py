@@ -171,3 +171,12 @@ def test_invalid_utf8_inside_strings_is_a_bad_request() -> None:
     body = b'{"messages":[{"role":"user","content":"\xff\xfe bad"}]}'
     result = parse_body(body, "chat", LIMIT)
     assert isinstance(result, BadRequest) and result.kind == "malformed_json"
+
+
+def test_auto_kind_tells_chat_from_completions_by_the_body() -> None:
+    chat = parse_body(b'{"messages": [{"role": "user", "content": "hi"}]}', "auto", LIMIT)
+    assert isinstance(chat, ChatRequest) and chat.kind == "chat" and chat.text == "hi"
+    completion = parse_body(b'{"prompt": "hello"}', "auto", LIMIT)
+    assert isinstance(completion, ChatRequest) and completion.kind == "completion"
+    neither = parse_body(b'{"input": "hello"}', "auto", LIMIT)
+    assert isinstance(neither, BadRequest) and neither.kind == "bad_shape"
