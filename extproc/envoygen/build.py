@@ -468,35 +468,34 @@ def fast_request_attributes(config: RouterConfig) -> list[str]:
     return attributes
 
 
-def fast_ext_proc_filter(config: RouterConfig, options: GenOptions) -> HttpFilter:
-    """The router as ext_proc in fast mode: the BUFFERED body only (request headers skipped, no
-    response messages); the answer comes back as dynamic metadata in EXT_PROC_FILTER."""
-    return HttpFilter(
-        name=EXT_PROC_FILTER,
-        typed_config=Any.pack(
-            ExternalProcessor(
-                grpc_service=GrpcService(
-                    envoy_grpc=GrpcServiceEnvoyGrpc(cluster_name=ROUTER_CLUSTER)
-                ),
-                failure_mode_allow=options.failure_mode_allow,
-                message_timeout=_duration(options.message_timeout_s),
-                processing_mode=ProcessingMode(
-                    request_header_mode=ProcessingModeHeaderSendMode.SKIP,
-                    request_body_mode=ProcessingModeBodySendMode.BUFFERED,
-                    response_header_mode=ProcessingModeHeaderSendMode.SKIP,
-                    response_body_mode=ProcessingModeBodySendMode.NONE,
-                    request_trailer_mode=ProcessingModeHeaderSendMode.SKIP,
-                    response_trailer_mode=ProcessingModeHeaderSendMode.SKIP,
-                ),
-                request_attributes=fast_request_attributes(config),
-                metadata_options=MetadataOptions(
-                    receiving_namespaces=MetadataOptionsMetadataNamespaces(
-                        untyped=[EXT_PROC_FILTER]
-                    )
-                ),
-            )
+def ext_proc_filter(config: RouterConfig, options: GenOptions) -> HttpFilter:
+    """The router as ext_proc. Full mode: request headers + BUFFERED body + response headers;
+    the router switches the response body on per response (allow_mode_override). Fast mode:
+    the BUFFERED body only (request headers skipped, no response messages); the answer comes
+    back as dynamic metadata in EXT_PROC_FILTER."""
+    fast = config.mode == "fast"
+    send, skip = ProcessingModeHeaderSendMode.SEND, ProcessingModeHeaderSendMode.SKIP
+    processor = ExternalProcessor(
+        grpc_service=GrpcService(envoy_grpc=GrpcServiceEnvoyGrpc(cluster_name=ROUTER_CLUSTER)),
+        failure_mode_allow=options.failure_mode_allow,
+        message_timeout=_duration(options.message_timeout_s),
+        processing_mode=ProcessingMode(
+            request_header_mode=skip if fast else send,
+            request_body_mode=ProcessingModeBodySendMode.BUFFERED,
+            response_header_mode=skip if fast else send,
+            response_body_mode=ProcessingModeBodySendMode.NONE,
+            request_trailer_mode=skip,
+            response_trailer_mode=skip,
         ),
     )
+    if fast:
+        processor.request_attributes = fast_request_attributes(config)
+        processor.metadata_options = MetadataOptions(
+            receiving_namespaces=MetadataOptionsMetadataNamespaces(untyped=[EXT_PROC_FILTER])
+        )
+    else:
+        processor.allow_mode_override = True
+    return HttpFilter(name=EXT_PROC_FILTER, typed_config=Any.pack(processor))
 
 
 def buffer_filter(config: RouterConfig) -> HttpFilter:
@@ -537,32 +536,6 @@ def _from_metadata(header: str, key: str) -> HeaderValueOption:
     )
 
 
-def ext_proc_filter(options: GenOptions) -> HttpFilter:
-    """The router as ext_proc: request headers + BUFFERED body + response headers; the router
-    switches the response body on per response (allow_mode_override)."""
-    return HttpFilter(
-        name=EXT_PROC_FILTER,
-        typed_config=Any.pack(
-            ExternalProcessor(
-                grpc_service=GrpcService(
-                    envoy_grpc=GrpcServiceEnvoyGrpc(cluster_name=ROUTER_CLUSTER)
-                ),
-                failure_mode_allow=options.failure_mode_allow,
-                message_timeout=_duration(options.message_timeout_s),
-                allow_mode_override=True,
-                processing_mode=ProcessingMode(
-                    request_header_mode=ProcessingModeHeaderSendMode.SEND,
-                    request_body_mode=ProcessingModeBodySendMode.BUFFERED,
-                    response_header_mode=ProcessingModeHeaderSendMode.SEND,
-                    response_body_mode=ProcessingModeBodySendMode.NONE,
-                    request_trailer_mode=ProcessingModeHeaderSendMode.SKIP,
-                    response_trailer_mode=ProcessingModeHeaderSendMode.SKIP,
-                ),
-            )
-        ),
-    )
-
-
 def connection_manager(
     config: RouterConfig, targets: Mapping[str, str], options: GenOptions
 ) -> HttpConnectionManager:
@@ -583,9 +556,9 @@ def connection_manager(
         removed.append(GUARD_HEADER)
     strip = EarlyHeaderMutation(mutations=[HeaderMutationEntry(remove=h) for h in removed])
     if fast:
-        http_filters = [fast_ext_proc_filter(config, options), buffer_filter(config)]
+        http_filters = [ext_proc_filter(config, options), buffer_filter(config)]
     else:
-        http_filters = [ext_proc_filter(options)]
+        http_filters = [ext_proc_filter(config, options)]
     http_filters.append(
         HttpFilter(name="envoy.filters.http.router", typed_config=Any.pack(Router()))
     )
