@@ -59,11 +59,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from extproc.stack.up import Stack, StackPorts, run_up
+    from extproc.stack.up import Stack, StackPorts, envoy_values_for, run_up
 
     mode = "full"
+    extra_envoy_values: dict[str, str] = {}
     if args.config:
-        mode = _load(args.config).mode  # fail fast with key-path errors
+        config = _load(args.config)  # fail fast with key-path errors
+        mode = config.mode
+        extra_envoy_values = envoy_values_for(config)
     envoy_config = args.envoy_config or ("fast.yaml" if mode == "fast" else "two-tier.yaml")
     ports = StackPorts(
         listen=args.port,
@@ -78,6 +81,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         router_config=args.config,
         envoy_template=envoy_config,
         failure_mode_allow=not args.fail_closed,
+        extra_envoy_values=extra_envoy_values,
     )
     return run_up(stack)
 

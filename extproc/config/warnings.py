@@ -42,8 +42,8 @@ def config_warnings(config: RouterConfig) -> list[str]:
             out.append(
                 "routing: rules that read request headers (override, ab, canary) need those "
                 "headers in the fast mode's request_attributes (add request.headers to "
-                "FAST_ATTRIBUTES in envoy/fast.yaml; `extproc-router envoy-config` adds it; "
-                "it costs a larger message)"
+                "FAST_ATTRIBUTES in envoy/fast.yaml; `extproc-router up` and `envoy-config` "
+                "add it; it costs a larger message)"
             )
         if any(getattr(rule, "type", "") == "load" and rule.max_in_flight  # type: ignore[union-attr]
                for rule in config.routing.rules):

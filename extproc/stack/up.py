@@ -15,6 +15,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from extproc.config.model import RouterConfig
+from extproc.config.warnings import reads_request_headers
 from extproc.stack.envoy import DEFAULT_TEMPLATE, envoy_binary, render_envoy
 
 
@@ -42,6 +44,14 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def envoy_values_for(config: RouterConfig) -> dict[str, str]:
+    """Template values a router config implies: fast.yaml sends `request.headers` too when
+    the rules read request headers (override header, A/B key, canary user)."""
+    if reads_request_headers(config):
+        return {"FAST_ATTRIBUTES": "request.id, request.headers"}
+    return {}
 
 
 @dataclass

@@ -353,3 +353,22 @@ def _envoy_counter(stack: Stack, name: str) -> int:
         if key == name:
             return int(value)
     return 0
+
+
+def test_fast_config_sends_request_headers_when_the_rules_read_them() -> None:
+    from extproc.config import parse_config
+    from extproc.stack.up import envoy_values_for
+
+    assert envoy_values_for(parse_config({"mode": "fast"})) == {}
+    ab = parse_config({"mode": "fast", "routing": {"rules": [{
+        "type": "ab", "key_header": "x-user-id",
+        "arms": {"a": {"tier": "tier_low", "weight": 1}, "b": {"tier": "tier_high", "weight": 1}},
+    }]}})
+    values = envoy_values_for(ab)
+    rendered = render_envoy(REPO_ENVOY_DIR / "fast.yaml", values)
+    filters = yaml.safe_load(rendered)["static_resources"]["listeners"][0]["filter_chains"][0][
+        "filters"][0]["typed_config"]["http_filters"]
+    ext_proc = next(f for f in filters if f["name"] == "envoy.filters.http.ext_proc")
+    assert ext_proc["typed_config"]["request_attributes"] == ["request.id", "request.headers"]
+    ok, tail = validate_with_envoy(rendered)
+    assert ok, tail
