@@ -40,3 +40,34 @@ def test_client_disconnects_and_unrouted_entries_are_ignored() -> None:
     bare = accesslog_pb2.HTTPAccessLogEntry()
     assert not record_entry(router, bare)
     assert not record_entry(router, entry("no_such_tier", 200))
+
+
+async def test_a_large_flush_yields_to_the_event_loop() -> None:
+    """Envoy flushes hundreds of entries at once; ext_proc messages must not wait for all."""
+    import asyncio
+
+    from envoy.service.accesslog.v3 import als_pb2
+
+    from extproc.wire.access_log import YIELD_EVERY, AccessLogReceiver
+
+    router = Router(parse_config({"mode": "fast"}))
+    receiver = AccessLogReceiver(lambda: router)
+    flush = als_pb2.StreamAccessLogsMessage()
+    total = 10 * YIELD_EVERY
+    for i in range(total):
+        flush.http_logs.log_entry.append(entry("tier_low", 200, request_id=f"r{i}"))
+
+    async def messages():  # type: ignore[no-untyped-def]
+        yield flush
+
+    seen: list[int] = []
+
+    async def other_work() -> None:
+        await asyncio.sleep(0)
+        seen.append(receiver.entries)
+
+    probe = asyncio.create_task(other_work())
+    await receiver.StreamAccessLogs(messages(), None)
+    await probe
+    assert 0 < seen[0] < total
+    assert receiver.entries == total and router.latency.samples("tier_low") == total
