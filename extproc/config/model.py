@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from extproc.config.learning import CaptureConfig
 from extproc.config.policies import (
     BanditRule,
     CanaryRule,
@@ -462,6 +463,7 @@ class RouterConfig(_Strict):
     classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)  # type: ignore[arg-type]
     cache: CacheConfig = Field(default_factory=CacheConfig)  # type: ignore[arg-type]
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    capture: CaptureConfig = Field(default_factory=CaptureConfig)  # type: ignore[arg-type]
 
     @model_validator(mode="after")
     def _cross_refs(self) -> RouterConfig:
