@@ -26,6 +26,7 @@ from extproc.decision.pipeline import DecisionPipeline, build_pipeline
 from extproc.decision.rules import LearningRule
 from extproc.decision.signals import NO_GPU, BackendState, GpuView, ScrapedGpuView, TierGpuView
 from extproc.guard.scan import PromptGuard
+from extproc.learn.capture import CaptureSink, open_capture
 from extproc.meaning import SemanticLayer
 from extproc.observability.logs import DecisionLog
 from extproc.observability.metrics import RouterMetrics
@@ -198,6 +199,7 @@ class Router:
         self.decision_log: DecisionLog | None = (
             DecisionLog() if config.logging.decisions and config.logging.level != "error" else None
         )
+        self.capture: CaptureSink | None = open_capture(config.capture, self.metrics.registry)
 
     def attach_metrics(self) -> None:
         """Register the scrape-time collectors again (a replacement failed to build)."""
@@ -339,3 +341,5 @@ class Router:
             self.gpu_poller.stop()
         if self.decision_log is not None:
             self.decision_log.flush()
+        if self.capture is not None:
+            self.capture.close()

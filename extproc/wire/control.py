@@ -116,6 +116,9 @@ class ControlService(control_pb2_grpc.RouterControlServicer):  # type: ignore[mi
         router = self._router()
         reply = report_feedback(router, request.request_id, request.score)
         router.metrics.feedback.labels(reply.reason).inc()
+        if router.capture is not None and reply.reason != "bad_score":  # for collect --feedback
+            router.capture.record_feedback(request.request_id, request.score, reply.reason,
+                                           router.decisions.recall(request.request_id))
         return reply
 
     async def Explain(self, request, context):  # type: ignore[no-untyped-def]

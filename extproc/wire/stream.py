@@ -362,6 +362,8 @@ class StreamHandler:
             else None
         )
         self._log_decision(decision, signals.facts, elapsed)
+        if router.capture is not None and chat is not None:  # opt-in prompt capture
+            router.capture.record(signals.facts.request_id, decision, chat)
         response = self._route(decision, phase, new_body)
         if pre is not None:
             if pre.cache_key is not None and chat is not None and self.exchange is not None:
