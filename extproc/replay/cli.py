@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from extproc.config.model import RouterConfig
+    from extproc.replay.engine import ReplayOptions
+    from extproc.replay.trace import Trace
 
 PROMPTS = Path("tests/data/complexity_prompts.jsonl")
 BASELINE_NAMES = frozenset({"always-low", "always-high", "random", "length", "oracle"})
@@ -29,7 +31,12 @@ def add_replay_parser(
         "(always-low/high, random and length at the same strong share, oracle); or, with "
         "--synthesize N --out F, write a seeded synthetic trace.",
     )
-    p.add_argument("trace", nargs="?", help="JSONL trace (one request per line)")
+    p.add_argument("trace", nargs="?",
+                   help="JSONL trace (one request per line); a file of paired outcome rows "
+                   "({prompt, q_weak, q_strong}) is read as with --outcomes")
+    p.add_argument("--outcomes", metavar="DATA.jsonl",
+                   help="replay outcome rows instead of a trace: each paired row is a request "
+                   "judged on the weak (q_weak) and strong (q_strong) tier")
     p.add_argument("--config", action="append", default=[], metavar="FILE",
                    help="router config whose rule chain is a policy (repeat to compare; "
                    "built-in defaults when omitted)")
@@ -116,8 +123,23 @@ def _synthesize(args: argparse.Namespace, configs: list[tuple[str, RouterConfig]
     return 0
 
 
+def _outcome_trace(
+    path: str, config: RouterConfig, options: ReplayOptions
+) -> tuple[Trace, list[str]]:
+    """Paired outcome rows as a trace on the config's weak and strong tiers (strict: a bad
+    row raises OutcomeDataError, naming its line)."""
+    from extproc.learn.outcomes import load_outcomes
+    from extproc.replay.engine import weak_strong
+    from extproc.replay.outcomes import trace_from_outcomes
+
+    data = load_outcomes(path)
+    weak, strong = weak_strong(config, options)
+    return trace_from_outcomes(data, weak, strong)
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     from extproc.replay.engine import ReplayOptions, run_replay
+    from extproc.replay.outcomes import looks_like_outcomes
     from extproc.replay.report import format_table, write_csv, write_json, write_png
     from extproc.replay.runner import parse_sweep
     from extproc.replay.trace import load_trace
@@ -126,8 +148,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         if args.synthesize is not None:
             return _synthesize(args, configs)
-        if not args.trace:
-            print("replay: a TRACE file is needed (or --synthesize N --out F)", file=sys.stderr)
+        if args.trace and args.outcomes:
+            print("replay: give a TRACE or --outcomes, not both", file=sys.stderr)
+            return 2
+        if not args.trace and not args.outcomes:
+            print("replay: a TRACE file is needed (or --outcomes DATA.jsonl, or --synthesize N "
+                  "--out F)", file=sys.stderr)
             return 2
         if args.workers < 1:
             raise ValueError("--workers must be >= 1")
@@ -141,17 +167,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
             workers=args.workers,
         )
         started = time.perf_counter()
+        notes: list[str] = []
         try:
-            trace = load_trace(args.trace)
+            if args.outcomes or looks_like_outcomes(args.trace):
+                trace, notes = _outcome_trace(args.outcomes or args.trace, configs[0][1], options)
+            else:
+                trace = load_trace(args.trace)
         except OSError as exc:
             print(f"cannot read trace: {exc}", file=sys.stderr)
             return 2
         load_s = time.perf_counter() - started
         result = run_replay(trace, configs, options)
-    except ValueError as exc:
+    except ValueError as exc:  # OutcomeDataError too: its message names file and line
         print(f"replay: {exc}", file=sys.stderr)
         return 2
     report = result.report
+    report.notes[:0] = notes
     report.speed["load_s"] = load_s
     if not args.quiet:
         print(format_table(report))

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from extproc.config.model import ComplexityRule, RouterConfig
+from extproc.learn.scoring import scorer_for
+from extproc.replay.outcomes import curve_report
 from extproc.replay.report import (
     PolicyResult,
     Report,
@@ -74,6 +76,11 @@ def _sweep_curve(points: Sequence[SweepPoint], low: PolicyResult,
     if high.mean_quality is not None:
         pts.append((1.0, high.mean_quality))
     return sorted(pts)
+
+
+def _scorer_name(name: str, config: RouterConfig) -> str:
+    scorer = scorer_for(config)
+    return f"{name}'s {scorer.rule} rule (threshold {scorer.threshold:g})"
 
 
 def run_replay(
@@ -146,6 +153,14 @@ def run_replay(
         "area": areas,
         "lift": {k: lift(v, areas.get("random"), areas.get("oracle")) for k, v in areas.items()},
     }
+    routing, labelled = curve_report(records, weak, strong, primary)
+    if labelled:
+        notes.append(
+            f"{labelled} of the {judged} requests judged on both tiers carry an author label "
+            "(a synthetic trace): their outcomes were drawn from the labels the complexity "
+            "scorer was fitted to, so its curves here flatter it; replay outcome rows "
+            "(--outcomes DATA.jsonl) for figures that mean something"
+        )
     if n == 0:
         notes.append("the trace has no usable requests")
     end_to_end_s = cache.seconds + decide_s
@@ -184,5 +199,7 @@ def run_replay(
         auc=auc,
         speed=speed,
         notes=notes,
+        routing=routing,
+        routing_scorer=_scorer_name(primary_name, primary),
     )
     return ReplayResult(report, curves)

@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from extproc.learn.curve import RoutingReport
+from extproc.learn.curve import format_table as format_curve
 from extproc.replay.runner import Choices
 from extproc.replay.trace import TraceRecord
 
@@ -61,10 +63,14 @@ class Report:
     auc: dict[str, Any]
     speed: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    # the first config's scorer on the requests judged on both tiers (extproc/learn/curve.py)
+    routing: RoutingReport | None = None
+    routing_scorer: str = ""  # which scorer and config, for the table's heading
 
     def to_dict(self, *, timing: bool = True) -> dict[str, Any]:
         """Plain data; `timing=False` drops the (machine-dependent) speed section."""
         data = asdict(self)
+        data["routing"] = self.routing.to_json() if self.routing is not None else None
         if not timing:
             data.pop("speed")
         return data
@@ -267,6 +273,10 @@ def format_table(report: Report) -> str:
                     + ("" if lift_value is None else f"   lift {lift_value:+.3f}")
                 )
         lines.append("  (lift: 0 = random, 1 = oracle)")
+    if report.routing is not None:
+        lines += ["", f"routing curve of {report.routing_scorer} on the outcomes "
+                  f"({report.routing.rows[0].n} requests judged on {report.weak} and "
+                  f"{report.strong}):", format_curve(report.routing)]
     speed = report.speed
     if speed:
         scoring = speed["scoring"]

@@ -51,6 +51,8 @@ class TraceRecord:
     chat: ChatRequest
     headers: Mapping[str, str]
     outcomes: Mapping[str, TierOutcome]
+    source: str | None = None  # groups the routing-curve report per source
+    labelled: bool = False  # carries an author `label`: synthetic, outcomes drawn from it
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +160,18 @@ def parse_line(raw: bytes | str, line: int) -> TraceRecord:
     outcomes = {
         str(tier): parse_outcome(value, f"outcomes.{tier}") for tier, value in outcomes_doc.items()
     }
-    return TraceRecord(line, str(rid), path, chat, _headers(doc.get("headers")), outcomes)
+    source = doc.get("source")
+    return TraceRecord(line, str(rid), path, chat, _headers(doc.get("headers")), outcomes,
+                       source if isinstance(source, str) and source else None, "label" in doc)
+
+
+def record_for_prompt(
+    line: int, request_id: str, prompt: str, outcomes: Mapping[str, TierOutcome],
+    source: str | None = None,
+) -> TraceRecord:
+    """A record for a plain prompt (sent as one user message), parsed as a trace line is."""
+    path, chat = _request({"prompt": prompt})
+    return TraceRecord(line, request_id, path, chat, {}, outcomes, source)
 
 
 def load_trace(path: str | Path) -> Trace:
