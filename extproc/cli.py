@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from extproc.config import ConfigError, RouterConfig, load_config
 from extproc.config.loader import with_server_overrides
 from extproc.envoygen.cli import add_envoy_config_parser
+from extproc.learn.collect import add_collect_parser
 from extproc.learn.eval_cmd import add_eval_parser
 from extproc.replay.cli import add_replay_parser
 
@@ -196,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(func=cmd_schema)
 
     add_replay_parser(sub)
+    add_collect_parser(sub)
     add_eval_parser(sub)
     add_envoy_config_parser(sub)
 

@@ -5,6 +5,21 @@ It answers POST /v1/chat/completions and /v1/completions (JSON, or SSE when the 
 response reports what arrived, so tests can check the router's mutations:
 `x-upstream-tier`, `x-received-model`, `x-received-content-length`, `x-received-body-bytes`,
 `x-received-route-header`.
+
+Judge requests (`extproc-router collect --judge`) get a deterministic verdict, so tests know
+the grades in advance. A chat request whose messages carry the judge rubric
+(`extproc.learn.graders.RUBRIC_TAG`) is answered with a short reason and `Score: N`, from
+the graded answer and prompt alone:
+
+* an answer from tier_high (its text names `tier_high`) scores 9;
+* an answer from tier_low scores 2 when the prompt contains the word `theorem`
+  (`JUDGE_HARD_WORD`, case-insensitive) and 9 otherwise;
+* any other answer scores 5;
+* a prompt containing `unjudgeable` (`JUDGE_UNPARSEABLE_WORD`) gets a reply without a
+  score (to test the unparseable-verdict path).
+
+So collect's paired rows hold q_strong = 8/9 for every prompt and q_weak = 8/9, or 1/9
+for prompts with the hard word: only those are worth the strong tier.
 """
 
 from __future__ import annotations
@@ -13,16 +28,47 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 
 import orjson
 
 from extproc.demo.http import BadHttp, read_request
+from extproc.learn.graders import RUBRIC_TAG, split_judge_request
 
 log = logging.getLogger("extproc.demo")
 
 MAX_BODY = 64 * 1024 * 1024
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Payload Too Large"}
+JUDGE_HARD_WORD = "theorem"
+JUDGE_UNPARSEABLE_WORD = "unjudgeable"
+
+
+def judge_verdict(doc: dict[str, object]) -> str | None:
+    """The demo judge's reply when `doc` is a judge request (see the module docstring)."""
+    messages = doc.get("messages")
+    if not isinstance(messages, list):
+        return None
+    texts = [m.get("content") for m in messages if isinstance(m, dict)]
+    if not any(isinstance(t, str) and RUBRIC_TAG in t for t in texts):
+        return None
+    parts = None
+    for text in reversed(texts):  # the user message with [Question] ... [End of answer]
+        parts = split_judge_request(text) if isinstance(text, str) else None
+        if parts is not None:
+            break
+    if parts is None:
+        return "I cannot find the question and the answer."
+    prompt, answer = parts[0].lower(), parts[1]
+    if JUDGE_UNPARSEABLE_WORD in prompt:
+        return "I would rather not grade this one."
+    if "tier_high" in answer:
+        score = 9
+    elif "tier_low" in answer:
+        score = 2 if re.search(rf"\b{JUDGE_HARD_WORD}\b", prompt) else 9
+    else:
+        score = 5
+    return f"The answer {'serves' if score >= 5 else 'misses'} the request.\nScore: {score}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +194,7 @@ class DemoUpstream:
         digest = hashlib.sha1(body).hexdigest()
         self._response_id = "demo-" + digest[:12]  # same request → same bytes (tests compare)
         self._created = 1_700_000_000 + int(digest[12:18], 16)
-        text = f"Hello from {spec.tier} ({model})."
+        text = judge_verdict(doc) or f"Hello from {spec.tier} ({model})."
         chat = path.endswith("/chat/completions")
         if doc.get("stream") is True:
             options = doc.get("stream_options")
