@@ -284,6 +284,10 @@ async def _grade_row(
     source: str,
     report: GradeReport,
 ) -> dict[str, Any] | None:
+    problem = grader.unusable(row)
+    if problem is not None:
+        report.ungraded[problem] += 1
+        return None
     prompt = row["prompt"]
     messages = _messages_of(row, prompt)
     answers = await asyncio.gather(

@@ -152,6 +152,10 @@ class JudgeGrader:
         self.name = f"judge:{tier}"
         self._complete = complete
 
+    def unusable(self, row: dict[str, object]) -> str | None:
+        """Why `row` cannot be graded (checked before any answer is requested)."""
+        return None
+
     async def grade(self, prompt: str, answer: str, row: dict[str, object]) -> Grade:
         try:
             reply = await self._complete(self.tier, judge_messages(prompt, answer))
@@ -167,6 +171,9 @@ class ReferenceGrader:
     """Grades by the row's `reference` field."""
 
     name = "reference"
+
+    def unusable(self, row: dict[str, object]) -> str | None:
+        return "no_reference" if reference_quality("", row.get("reference")) is None else None
 
     async def grade(self, prompt: str, answer: str, row: dict[str, object]) -> Grade:
         quality = reference_quality(answer, row.get("reference"))
