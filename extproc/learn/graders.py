@@ -69,7 +69,7 @@ def split_judge_request(text: str) -> tuple[str, str] | None:
     return text[q_start:q_end].strip("\n"), text[a_start:a_end].strip("\n")
 
 
-_NUMBER = r"(10(?:\.0+)?|[1-9](?:\.\d+)?)"
+_NUMBER = r"(?<![\d.])(10(?:\.0+)?|[1-9](?:\.\d+)?)"
 _SCORE_LINE = re.compile(
     r"(?:score|rating|grade)\s*[*_`\"']*\s*(?:[:=]|is|of)?\s*[*_`\"']*\s*" + _NUMBER
     + r"(?!\d)(?:\s*(?:/|out\s+of)\s*10\b)?",
