@@ -14,6 +14,7 @@ from extproc.config.loader import with_server_overrides
 from extproc.envoygen.cli import add_envoy_config_parser
 from extproc.learn.collect import add_collect_parser
 from extproc.learn.eval_cmd import add_eval_parser
+from extproc.learn.train_cmd import add_train_parser
 from extproc.replay.cli import add_replay_parser
 
 
@@ -111,6 +112,20 @@ def cmd_render_envoy(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
+    if args.jsonl is not None:
+        from extproc.learn.batch import score_jsonl
+        from extproc.learn.scoring import scorer_for
+
+        try:
+            scorer = scorer_for(_load(args.config))
+        except ValueError as exc:
+            print(f"score: {exc}", file=sys.stderr)
+            return 2
+        source = sys.stdin.buffer if args.jsonl == "-" else None
+        return score_jsonl(args.jsonl, scorer, sys.stdout, stdin=source)
+    if args.text is None:
+        print("score: give a prompt, - for stdin, or --jsonl FILE", file=sys.stderr)
+        return 2
     from extproc.signals.complexity import DEFAULT_THRESHOLD, ComplexityScorer
 
     text = args.text if args.text != "-" else sys.stdin.read()
@@ -189,8 +204,18 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--set", action="append", default=[], metavar="VAR=VALUE")
     render.set_defaults(func=cmd_render_envoy)
 
-    score = sub.add_parser("score", help="print a prompt's complexity breakdown")
-    score.add_argument("text", help="prompt text, or - for stdin")
+    score = sub.add_parser(
+        "score",
+        help="a prompt's complexity breakdown; or, with --jsonl, score a batch as a config does",
+    )
+    score.add_argument("text", nargs="?", help="prompt text, or - for stdin")
+    score.add_argument(
+        "--jsonl", metavar="IN",
+        help='batch mode: lines of {"prompt": ...} or chat/completions bodies (- for stdin); '
+        'prints {"score", "tier"} per line, scored by the config\'s first learned or '
+        "complexity rule",
+    )
+    score.add_argument("--config", help="router config for --jsonl (defaults when omitted)")
     score.set_defaults(func=cmd_score)
 
     schema = sub.add_parser("schema", help="print the config JSON schema")
@@ -199,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_replay_parser(sub)
     add_collect_parser(sub)
     add_eval_parser(sub)
+    add_train_parser(sub)
     add_envoy_config_parser(sub)
 
     reference = sub.add_parser("config-reference", help="print the Markdown config reference")

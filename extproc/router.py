@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 
 from extproc.cache.memory import MemoryCache
 from extproc.config.model import ComplexityRule, RouterConfig
+from extproc.decision.learned import LearnedThresholdRule
 from extproc.decision.model import Decision, Outcome
 from extproc.decision.pipeline import DecisionPipeline, build_pipeline
 from extproc.decision.rules import LearningRule
@@ -271,6 +272,12 @@ class Router:
         self.loop = asyncio.get_running_loop()
         self.start()
         self._background.append(asyncio.create_task(self._snapshot_loop(), name="health"))
+        for rule in self.pipeline.rules:
+            if isinstance(rule, LearnedThresholdRule):  # model files reload off the request path
+                self._background.append(asyncio.create_task(
+                    rule.handle.watch(rule.reload_interval_s, self._count_model_reload),
+                    name="learned-model",
+                ))
         await self.semantic.start()
         cache = self.cache
         if (
@@ -285,6 +292,9 @@ class Router:
         await self.health_checker.start()
         if self.shared is not None:
             await self.shared.start(self.local_reports)
+
+    def _count_model_reload(self, result: str) -> None:
+        self.metrics.model_reloads.labels(result).inc()
 
     async def stop_background(self) -> None:
         for task in self._background:

@@ -9,6 +9,6 @@ fi
 STAMP=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)
 if [ ! -f "$STAMP" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".[dev]"
+  .venv/bin/python -m pip install --quiet -e ".[dev,train]"
   touch "$STAMP"
 fi

@@ -204,6 +204,24 @@ class ComplexityRule(_Strict):
     )
 
 
+class LearnedRule(_Strict):
+    """A learned scorer (`extproc-router train`) predicts how much the strong tier gains on
+    the prompt; at or above the threshold → `above`, else `below`. The model file is
+    reloaded when it changes; a file that fails to load keeps the old model."""
+
+    type: Literal["learned"]
+    model: str = Field(..., min_length=1, description="Model file written by `train`.")
+    threshold: float | None = Field(
+        None, allow_inf_nan=False,
+        description="Score threshold; the model's calibrated one (its --strong-share) if unset.",
+    )
+    above: str = Field("tier_high", description="Tier for prompts the strong tier gains on.")
+    below: str = Field("tier_low", description="Tier for the rest.")
+    reload_interval_s: float = Field(
+        1.0, gt=0, description="How often the model file is checked for changes."
+    )
+
+
 class VramRule(_Strict):
     """When `tier` has less free GPU memory than required, send traffic to `fallback`."""
 
@@ -270,6 +288,7 @@ class CustomRule(_Strict):
 RuleConfig = Annotated[
     OverrideRule
     | ComplexityRule
+    | LearnedRule
     | VramRule
     | LatencySlaRule
     | LoadRule
@@ -483,7 +502,7 @@ class RouterConfig(_Strict):
                 raise ValueError(f"tiers.{name}.gpu.source is 'scrape' but metrics_urls is empty")
         for i, rule in enumerate(self.routing.rules):
             where = f"routing.rules.{i}"
-            if isinstance(rule, ComplexityRule):
+            if isinstance(rule, ComplexityRule | LearnedRule):
                 need(rule.above, f"{where}.above")
                 need(rule.below, f"{where}.below")
             elif isinstance(rule, VramRule | LatencySlaRule | LoadRule):

@@ -1,6 +1,6 @@
 """Rule registry: each config model type maps to the factory that builds its rule.
 
-The config's `type:` names (override, complexity, vram, latency_sla, load, split, canary,
+The config's `type:` names (override, complexity, learned, vram, latency_sla, load, split, canary,
 ab, rank, score, bandit, custom) are the registry's keys, so config and code share nouns.
 Users add rules without touching this file through `type: custom, import_path: ...`
 (plugin interface v1, see extproc/decision/rules.py).
@@ -19,6 +19,7 @@ from extproc.config.model import (
     ComplexityRule,
     CustomRule,
     LatencySlaRule,
+    LearnedRule,
     LoadRule,
     OverrideRule,
     RouterConfig,
@@ -34,6 +35,7 @@ from extproc.config.policies import (
     StickyAbRule,
 )
 from extproc.decision.bandits import BanditPolicy
+from extproc.decision.learned import LearnedThresholdRule
 from extproc.decision.policies import (
     CanaryPolicy,
     RankPolicy,
@@ -68,6 +70,7 @@ Factory = Callable[[Any, BuildContext], Rule]
 RULE_FACTORIES: dict[type[BaseModel], Factory] = {
     OverrideRule: lambda cfg, ctx: OverrideTierRule(ctx.tier_names),
     ComplexityRule: lambda cfg, ctx: ComplexityThresholdRule(cfg),
+    LearnedRule: lambda cfg, ctx: LearnedThresholdRule(cfg),
     VramRule: lambda cfg, ctx: VramHeadroomRule(cfg),
     LatencySlaRule: lambda cfg, ctx: LatencySlaRuleImpl(cfg, ctx.tiers[cfg.tier].sla_ms),
     LoadRule: lambda cfg, ctx: SaturationRule(cfg),

@@ -81,7 +81,7 @@ class Signals:
     """Per-request signal access; expensive signals are computed once, on first use."""
 
     __slots__ = ("_complexity", "_scorer", "backend", "category", "category_confidence",
-                 "facts")
+                 "facts", "rule_score")
 
     def __init__(
         self,
@@ -97,6 +97,7 @@ class Signals:
         self._complexity = complexity
         self.category: str | None = None  # semantic category, set before rules run
         self.category_confidence = 0.0
+        self.rule_score: float | None = None  # set by a scoring rule other than complexity
 
     def complexity(self) -> ComplexityScore | None:
         """The prompt's complexity, or None when the request carried no prompt."""
@@ -110,4 +111,7 @@ class Signals:
 
     @property
     def computed_score(self) -> float | None:
+        """The score the deciding request was routed by: a learned score, else complexity."""
+        if self.rule_score is not None:
+            return self.rule_score
         return None if self._complexity is None else self._complexity.score

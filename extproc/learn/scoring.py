@@ -1,13 +1,15 @@
 """The score a config routes by: the first scoring rule's value and threshold.
 
 `score --jsonl`, `eval` and `replay` call this, so offline figures come from the same code
-as the live path (the rule objects themselves)."""
+as the live path: the learned rule's own model object, or the complexity scorer built with
+the rule's weights and the request's `max_scored_chars`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from extproc.config.model import ComplexityRule, RouterConfig
+from extproc.config.model import ComplexityRule, LearnedRule, RouterConfig
 from extproc.signals.complexity import DEFAULT_THRESHOLD, ComplexityScorer
 
 
@@ -19,19 +21,34 @@ class ConfigScorer:
     threshold: float
     above: str
     below: str
-    _complexity: ComplexityScorer
+    _score: Callable[[str], float]
 
     def score_text(self, text: str) -> float:
         """The value the rule compares with `threshold` (higher: stronger tier)."""
-        return self._complexity.score(text).score
+        return self._score(text)
+
+
+def _complexity(rule: ComplexityRule, config: RouterConfig) -> ConfigScorer:
+    scorer = ComplexityScorer(weights=rule.weights, max_chars=config.request.max_scored_chars)
+    threshold = DEFAULT_THRESHOLD if rule.threshold is None else rule.threshold
+    return ConfigScorer("complexity", threshold, rule.above, rule.below,
+                        lambda text: scorer.score(text).score)
+
+
+def _learned(rule: LearnedRule) -> ConfigScorer:
+    from extproc.decision.learned import LearnedThresholdRule
+
+    live = LearnedThresholdRule(rule)  # ModelFileError (a ValueError) for a bad file
+    model = live.handle.model
+    return ConfigScorer("learned", live.threshold, rule.above, rule.below, model.score)
 
 
 def scorer_for(config: RouterConfig) -> ConfigScorer:
     """The first learned or complexity rule of the chain; the default complexity rule when
     the chain has neither."""
-    rule = next((r for r in config.routing.rules if isinstance(r, ComplexityRule)), None)
-    if rule is None:
-        rule = ComplexityRule(type="complexity")
-    scorer = ComplexityScorer(weights=rule.weights, max_chars=config.request.max_scored_chars)
-    threshold = DEFAULT_THRESHOLD if rule.threshold is None else rule.threshold
-    return ConfigScorer("complexity", threshold, rule.above, rule.below, scorer)
+    for rule in config.routing.rules:
+        if isinstance(rule, LearnedRule):
+            return _learned(rule)
+        if isinstance(rule, ComplexityRule):
+            return _complexity(rule, config)
+    return _complexity(ComplexityRule(type="complexity"), config)

@@ -218,6 +218,11 @@ class RouterMetrics:
         self.reloads = Counter(
             "extproc_config_reloads", "Config reloads by result", ["result"], registry=r
         )
+        self.model_reloads = Counter(
+            "extproc_learned_model_reloads",
+            "Learned-model file reloads by result (applied, rejected: the old model stays)",
+            ["result"], registry=r,
+        )
         self._decision_children: dict[tuple[str, str], LoopCounter] = {}
         self._status_children: dict[tuple[str, int], LoopCounter] = {}
 
