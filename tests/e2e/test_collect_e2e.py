@@ -1,9 +1,13 @@
 """The learning loop from live traffic through a real Envoy: capture on → traffic →
 `extproc-router collect` (judge on the demo stack, whose verdicts are known) → paired rows;
-feedback through the control API → `collect --feedback` → single-tier rows. Both modes."""
+feedback through the control API → `collect --feedback` → single-tier rows. Both modes.
+Then the whole loop: collect → train → the learned rule's model file rewritten → the router
+routes the way the outcomes say."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -159,3 +163,98 @@ def test_fast_mode_traffic_is_captured_too(fast_stack: tuple[Stack, Path]) -> No
     rows = decisions(capture)
     assert rows["Say hello to the team"]["tier"] == "tier_low"
     assert all(r["request_id"] for r in rows.values())
+
+
+# ---- the whole loop: collect → train → reload -------------------------------------------
+
+TOPICS = ["primes", "graphs", "triangles", "circles", "matrices", "groups", "limits", "series",
+          "sets", "vectors", "polynomials", "integrals", "dice", "knots", "lattices", "fields",
+          "rings", "codes", "games", "maps"]
+BEFORE = ["spheres", "cubes", "tori"]  # checked before: these become training traffic too
+HELD_OUT = ["cones", "prisms", "helices"]  # never seen by the model that is checked on them
+
+
+def hard(topic: str) -> str:
+    return f"State the main theorem about {topic}"
+
+
+def easy(topic: str) -> str:
+    return f"Write a short poem about {topic}"
+
+
+def learned_rule_ready() -> bool:
+    if importlib.util.find_spec("extproc.learn.train_cmd") is None:
+        return False
+    from extproc.config import model as config_model
+    from extproc.decision.registry import RULE_FACTORIES
+
+    rule = getattr(config_model, "LearnedRule", None)
+    return rule is not None and rule in RULE_FACTORIES
+
+
+def train(data: Path, out: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "extproc", "train", str(data), "--out", str(out),
+         "--strong-share", "0.5"], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr + done.stdout
+
+
+@pytest.fixture(scope="module")
+def loop_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Path, Path]]:
+    if not learned_rule_ready():
+        pytest.skip("the learned rule and `train` are not built yet (issue 14 items 2-3)")
+    tmp = tmp_path_factory.mktemp("loop")
+    # the model the router starts with learned the opposite: theorem prompts are easy
+    inverted = tmp / "inverted.jsonl"
+    inverted.write_bytes(b"".join(orjson.dumps(row) + b"\n" for topic in TOPICS for row in (
+        {"prompt": hard(topic), "q_weak": 1.0, "q_strong": 1.0},
+        {"prompt": easy(topic), "q_weak": 0.0, "q_strong": 1.0})))
+    model = tmp / "router-model.npz"
+    train(inverted, model)
+    capture = tmp / "capture.jsonl"
+    config = {
+        "capture": capture_settings(capture),
+        "routing": {"rules": [{"type": "learned", "model": str(model),
+                               "above": "tier_high", "below": "tier_low"}]},
+    }
+    with make_stack(tmp, config) as stack:
+        yield stack, capture, model
+
+
+def tier_of(stack: Stack, prompt: str) -> str:
+    return post(stack, prompt).headers["x-upstream-tier"]
+
+
+def test_collect_train_reload_routes_the_way_the_outcomes_say(
+    loop_stack: tuple[Stack, Path, Path], tmp_path: Path
+) -> None:
+    stack, capture, model = loop_stack
+    # before: the inverted model sends theorem prompts down and poems up
+    assert [tier_of(stack, hard(t)) for t in BEFORE] == ["tier_low"] * 3
+    assert [tier_of(stack, easy(t)) for t in BEFORE] == ["tier_high"] * 3
+
+    for topic in TOPICS:
+        post(stack, hard(topic))
+        post(stack, easy(topic))
+    assert wait_for(lambda: len(decisions(capture)) >= 2 * len(TOPICS) + 6, timeout_s=10)
+
+    pairs = tmp_path / "pairs.jsonl"
+    status, summary, err = run_cli(
+        "collect", str(capture), "--out", str(pairs), "--judge", "tier_high", "--limit", "100",
+        "--endpoint", f"tier_low=http://127.0.0.1:{stack.ports.tier_low}",
+        "--endpoint", f"tier_high=http://127.0.0.1:{stack.ports.tier_high}")
+    assert status == 0, err
+    rows = read_rows(pairs)
+    assert len(rows) == summary["written"] == 2 * len(TOPICS) + 6
+    assert all((r["q_weak"] == LOW_Q) == ("theorem" in r["prompt"]) for r in rows)
+
+    fresh = tmp_path / "model.npz"
+    train(pairs, fresh)
+    os.replace(fresh, model)  # atomic: the router sees the old file or the new one
+
+    def routed_by_outcomes() -> bool:
+        return tier_of(stack, hard(HELD_OUT[0])) == "tier_high"
+
+    assert wait_for(routed_by_outcomes, timeout_s=10, step_s=0.2), stack.tail("router")
+    assert [tier_of(stack, hard(t)) for t in HELD_OUT] == ["tier_high"] * 3
+    assert [tier_of(stack, easy(t)) for t in HELD_OUT] == ["tier_low"] * 3
