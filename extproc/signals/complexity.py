@@ -6,10 +6,10 @@ which are combined by a logistic model::
     z     = BIAS + sum(weight[d] * value[d] for d in DIMENSIONS)
     score = 1 / (1 + exp(-z))
 
-A score ``>= DEFAULT_THRESHOLD`` means "send to the strong tier". Weights and the bias were
-fitted on the ``train`` split of ``tests/data/complexity_prompts.jsonl`` (see
-``docs/complexity-scorer.md``). Three dimensions carry negative weights because they mark
-prompts that small models handle well: ``simple_intent``, ``creative`` and ``multiple_choice``.
+A score ``>= DEFAULT_THRESHOLD`` means "send to the strong tier". The default weights and bias
+were fitted on per-prompt *outcomes* of weak/strong model pairs, and only ``length`` survived
+(see ``DEFAULT_WEIGHTS`` and ``docs/complexity-scorer.md``); the other dimensions are there for
+configured weights and as features of learned scorers.
 
 Hot-path design (2-2.4x faster on short prompts than the earlier dict-based version, with
 bit-identical scores, see ``tests/unit/test_complexity_golden.py``): every table and regex is
@@ -59,26 +59,32 @@ DIMENSIONS: tuple[str, ...] = (
     "multiple_choice",
 )
 
-#: Logistic weights per dimension (fitted on the train split, rounded; see the docs).
+#: Logistic weights per dimension, fitted on *outcomes* (which prompts the strong model
+#: actually answered better; ``scripts/fit-default-scorer.py``, ``docs/complexity-scorer.md``):
+#: only ``length`` carries weight. No other dimension helped on every outcome file, and the
+#: combinations that helped most flipped signs between model pairs, which is how the earlier
+#: author-label fit fell below random on held-out traffic. Set weights in the config to use
+#: the other dimensions, or train a ``learned`` rule on your own outcomes.
 DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType(
     {
-        "math": 2.75,
-        "code": 2.0,
-        "reasoning": 3.75,
-        "length": 1.5,
-        "entities": 0.25,
-        "constraints": 1.75,
-        "multi_step": 0.25,
-        "technical": 2.75,
-        "quantities": 2.25,
-        "simple_intent": -1.75,
-        "creative": -1.0,
-        "multiple_choice": -1.25,
+        "math": 0.0,
+        "code": 0.0,
+        "reasoning": 0.0,
+        "length": 10.0,
+        "entities": 0.0,
+        "constraints": 0.0,
+        "multi_step": 0.0,
+        "technical": 0.0,
+        "quantities": 0.0,
+        "simple_intent": 0.0,
+        "creative": 0.0,
+        "multiple_choice": 0.0,
     }
 )
 
-#: Intercept of the logistic model.
-BIAS: float = -1.75
+#: Intercept: the score crosses ``DEFAULT_THRESHOLD`` at 416 characters, where 30% of the
+#: outcome prompts (each file weighted equally) are longer.
+BIAS: float = -5.1984
 
 #: Score at or above which a prompt should go to the strong tier.
 DEFAULT_THRESHOLD: float = 0.5
@@ -359,8 +365,11 @@ _SCALES: Mapping[str, float] = MappingProxyType(
 # (index, scale) of the saturating dimensions; ``length`` and ``multiple_choice`` are set directly.
 _SATURATING: tuple[tuple[int, float], ...] = tuple((_INDEX[d], s) for d, s in _SCALES.items())
 
-_LEN_LO = math.log(60.0)
-_LEN_SPAN = math.log(3000.0) - _LEN_LO
+# log-scaled length over 8 .. 16,000 characters: strictly increasing over real prompts, so
+# a length-only score ranks prompts exactly as the length rule does (no tied blocks)
+_LEN_MIN_CHARS = 8
+_LEN_LO = math.log(_LEN_MIN_CHARS)
+_LEN_SPAN = math.log(16000.0) - _LEN_LO
 _MAX_OPERATORS = 32
 _HEAD_LINES = 6
 _LAYOUT_HEAD = 3072  # line-layout regexes look at this many leading characters ...
@@ -606,7 +615,7 @@ def _dimension_values(text: str, true_len: int) -> list[float]:
     # prompt carries no math, code or expert content.
     if values[_SIMPLE]:
         values[_SIMPLE] *= 1.0 - max(values[_MATH], values[_CODE], values[_TECHNICAL])
-    if true_len > 60:  # log-scaled length: 0 at <= 60 chars, 1 at >= 3000 chars
+    if true_len > _LEN_MIN_CHARS:  # log-scaled length: 0 at <= 8 chars, 1 at >= 16,000
         length = (math.log(true_len) - _LEN_LO) / _LEN_SPAN
         values[_LENGTH] = length if length < 1.0 else 1.0
     if multiple_choice:
