@@ -380,33 +380,51 @@ class ComplexityScore:
     """Result of scoring one prompt: overall score and per-dimension values, all in [0, 1].
 
     Built once per request, so it stays cheap: the per-dimension mapping is made only
-    when someone reads ``dimensions`` (the routing rules read only ``score``).
+    when someone reads ``dimensions`` (the routing rules read only ``score``), and when the
+    score depends on length alone the dimension values themselves are computed on first read.
     """
 
-    __slots__ = ("_values", "score")
+    __slots__ = ("_n_chars", "_text", "_values", "score")
 
-    def __init__(self, score: float, values: Sequence[float]) -> None:
+    def __init__(self, score: float, values: Sequence[float] | None,
+                 text: str = "", n_chars: int = 0) -> None:
         self.score = score
-        self._values = values  # in DIMENSIONS order
+        self._values = values  # in DIMENSIONS order; None until first read (length-only)
+        self._text = text
+        self._n_chars = n_chars
+
+    def _dimension_values(self) -> Sequence[float]:
+        if self._values is None:
+            self._values = _dimension_values(self._text, self._n_chars)
+            self._text = ""
+        return self._values
 
     @property
     def dimensions(self) -> Mapping[str, float]:
-        return _as_mapping(self._values)
+        return _as_mapping(self._dimension_values())
 
     @property
     def values(self) -> tuple[float, ...]:
         """Dimension values in ``DIMENSIONS`` order."""
-        return tuple(self._values)
+        return tuple(self._dimension_values())
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ComplexityScore):
             return NotImplemented
-        return self.score == other.score and list(self._values) == list(other._values)
+        return self.score == other.score and self.values == other.values
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"ComplexityScore(score={self.score!r}, dimensions={dict(self.dimensions)!r})"
+
+
+def _length_value(true_len: int) -> float:
+    """The ``length`` dimension (see ``_dimension_values``)."""
+    if true_len <= _LEN_MIN_CHARS:
+        return 0.0
+    length = (math.log(true_len) - _LEN_LO) / _LEN_SPAN
+    return length if length < 1.0 else 1.0
 
 
 def _window(text: str, max_chars: int) -> str:
@@ -615,9 +633,7 @@ def _dimension_values(text: str, true_len: int) -> list[float]:
     # prompt carries no math, code or expert content.
     if values[_SIMPLE]:
         values[_SIMPLE] *= 1.0 - max(values[_MATH], values[_CODE], values[_TECHNICAL])
-    if true_len > _LEN_MIN_CHARS:  # log-scaled length: 0 at <= 8 chars, 1 at >= 16,000
-        length = (math.log(true_len) - _LEN_LO) / _LEN_SPAN
-        values[_LENGTH] = length if length < 1.0 else 1.0
+    values[_LENGTH] = _length_value(true_len)  # log-scaled: 0 at <= 8 chars, 1 at >= 16,000
     if multiple_choice:
         values[_MULTIPLE_CHOICE] = 1.0
     return values
@@ -663,7 +679,7 @@ def _validate_weights(weights: Mapping[str, float]) -> dict[str, float]:
 class ComplexityScorer:
     """Scores how much a prompt needs a strong model; see the module docstring for the formula."""
 
-    __slots__ = ("_max_chars", "_weight_values")
+    __slots__ = ("_length_only", "_max_chars", "_weight_values")
 
     def __init__(self, weights: Mapping[str, float] | None = None, max_chars: int = 16000) -> None:
         if isinstance(max_chars, bool) or not isinstance(max_chars, int):
@@ -673,6 +689,8 @@ class ComplexityScorer:
         merged = _validate_weights(weights or {})
         self._weight_values: tuple[float, ...] = tuple(merged[d] for d in DIMENSIONS)
         self._max_chars = max_chars
+        # only length weighs (the default): skip the other dimensions until someone reads them
+        self._length_only = all(w == 0.0 for d, w in merged.items() if d != "length")
 
     @property
     def weights(self) -> Mapping[str, float]:
@@ -691,6 +709,11 @@ class ComplexityScorer:
         n_chars = len(text)
         if n_chars > self._max_chars:
             text = _window(text, self._max_chars)
+        if self._length_only:
+            return ComplexityScore(
+                _logistic(BIAS + self._weight_values[_LENGTH] * _length_value(n_chars)),
+                None, text, n_chars,
+            )
         v = _dimension_values(text, n_chars)
         w = self._weight_values
         # BIAS + sum(w[i] * v[i]) in DIMENSIONS order, unrolled: a loop costs twice as much.
@@ -699,9 +722,11 @@ class ComplexityScorer:
             + w[5] * v[5] + w[6] * v[6] + w[7] * v[7] + w[8] * v[8] + w[9] * v[9]
             + w[10] * v[10] + w[11] * v[11]
         )  # fmt: skip
-        if z >= 0.0:  # numerically safe logistic
-            score = 1.0 / (1.0 + math.exp(-z))
-        else:
-            ez = math.exp(z)
-            score = ez / (1.0 + ez)
-        return ComplexityScore(score, v)
+        return ComplexityScore(_logistic(z), v)
+
+
+def _logistic(z: float) -> float:
+    if z >= 0.0:  # numerically safe
+        return 1.0 / (1.0 + math.exp(-z))
+    ez = math.exp(z)
+    return ez / (1.0 + ez)
