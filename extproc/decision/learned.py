@@ -16,7 +16,7 @@ from pathlib import Path
 from extproc.config.model import LearnedRule
 from extproc.decision.model import Verdict
 from extproc.decision.signals import Signals
-from extproc.learn.model import LearnedScorer, ModelFileError, load_model
+from extproc.learn.model import LearnedScorer, load_model
 
 log = logging.getLogger("extproc.learned")
 
@@ -47,7 +47,7 @@ class ModelHandle:
         self._stamp = stamp  # a bad file is tried once, not on every poll
         try:
             model = await asyncio.to_thread(load_model, self.path)
-        except ModelFileError as exc:
+        except Exception as exc:  # ModelFileError; any other error must not end the watcher
             log.error("learned model reload rejected; the previous model keeps routing: %s", exc)
             return False
         self.model = model
