@@ -72,7 +72,7 @@ def test_manifest_fields(trained: tuple[Path, Path, dict[str, Any]]) -> None:
     assert m["tiers"] == {"weak": "tier_low", "strong": "tier_high"}
     assert m["strong_share"] == 0.3
     cv = m["cross_validation"]
-    assert cv["folds"] == 3 and len(cv["alphas"]) == 3
+    assert cv["folds"] == 3
     assert cv["report"] == out["report"]
     assert cv["curve"]["share"][0] == 0.0 and cv["curve"]["share"][-1] == 1.0
     assert len(cv["curve"]["pgr"]) == len(cv["curve"]["share"])
@@ -82,7 +82,6 @@ def test_manifest_fields(trained: tuple[Path, Path, dict[str, Any]]) -> None:
     assert model.threshold == m["threshold"] == out["threshold"] == cv["report"]["threshold"]
     share = all_group(cv["report"])["strong_share"]
     assert abs(share - 0.3) <= 2 / N, share
-    assert m["alpha"] == out["alpha"]
 
 
 @pytest.mark.parametrize("share", ["0.1", "0.5", "0.8"])
