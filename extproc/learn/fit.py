@@ -6,11 +6,11 @@ ridge heads on the same features, one per tier: paired rows feed both heads, sin
 difference of the heads equals one ridge fitted on ``q_strong − q_weak``; that is what is
 fitted when every row is paired.
 
-Ridge is solved in its dual form (an n × n kernel, one eigendecomposition per fold), which is
-cheap for the few thousand rows an operator labels and makes every ridge strength in the grid
-cost one matrix product. The strength is chosen by an inner k-fold on APGR; the figures the
-trainer prints come from an outer k-fold around that choice (nested), so they are not tuned
-on the rows they score.
+Ridge is solved in its dual form (an n × n kernel, one eigendecomposition per fold and word
+weight), which is cheap for the few thousand rows an operator labels and makes every ridge
+strength in the grid cost one matrix product. The strength and the word group's weight are
+chosen by an inner k-fold on APGR; the figures the trainer prints come from an outer k-fold
+around those choices (nested), so they are not tuned on the rows they score.
 """
 
 from __future__ import annotations
@@ -36,7 +36,12 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 FloatArray = npt.NDArray[np.float64]
 ALPHAS: tuple[float, ...] = (0.25, 1.0, 4.0)
-DENSE_FACTOR = 0.3  # a dense feature's scale beside a unit-norm n-gram group
+#: weight of the word group beside the character group (1.0 = equal); character n-grams
+#: carry most of the signal on some traffic and words on other, so the trainer picks
+WORD_SCALES: tuple[float, ...] = (0.35, 1.0)
+#: scale of a standardised dense feature (length, lines) beside a unit-norm n-gram group;
+#: there are few, so they are barely penalised and length stays usable where it matters
+DENSE_FACTOR = 3.0
 MAX_KERNEL_ROWS = 20000  # n × n float64: 3.2 GB at this size
 
 
@@ -86,7 +91,8 @@ class FeatureTable:
         return mean, scale
 
     def matrix(
-        self, rows: npt.NDArray[np.intp], idf: FloatArray, mean: FloatArray, scale: FloatArray
+        self, rows: npt.NDArray[np.intp], idf: FloatArray, mean: FloatArray, scale: FloatArray,
+        word_scale: float = 1.0,
     ) -> sp.csr_matrix:
         """The design matrix of `rows`: n-gram groups (unit pseudo-norm each) + dense block."""
         dim = self.spec.dim
@@ -99,7 +105,7 @@ class FeatureTable:
             g = idf[idx]
             vals = g.copy()
             if n_words:
-                vals[:n_words] /= math.sqrt(float(g[:n_words] @ g[:n_words])) or 1.0
+                vals[:n_words] *= word_scale / (math.sqrt(float(g[:n_words] @ g[:n_words])) or 1.0)
             if idx.size > n_words:
                 vals[n_words:] /= math.sqrt(float(g[n_words:] @ g[n_words:])) or 1.0
             r_parts.append(np.full(idx.size, k, dtype=np.intp))
@@ -141,34 +147,51 @@ class _DualRidge:
 
 
 @dataclass(frozen=True, slots=True)
+class Hyper:
+    """The trainer's choices: ridge strength and the word group's weight."""
+
+    alpha: float
+    word_scale: float
+
+
+def grid(alphas: Sequence[float] = ALPHAS,
+         word_scales: Sequence[float] = WORD_SCALES) -> tuple[Hyper, ...]:
+    return tuple(Hyper(a, w) for w in word_scales for a in alphas)
+
+
+@dataclass(frozen=True, slots=True)
 class _Fold:
     """Heads fitted on one training subset, ready to score any rows for each alpha."""
 
     idf: FloatArray
     mean: FloatArray
     scale: FloatArray
+    word_scale: float
     heads: tuple[tuple[_DualRidge, FloatArray, float], ...]  # (solver, targets, sign)
 
 
-def _prepare(table: FeatureTable, targets: Targets) -> _Fold:
+def _prepare(table: FeatureTable, targets: Targets, word_scale: float) -> _Fold:
     rows = np.union1d(targets.weak_rows, targets.strong_rows)
     idf = table.idf(rows)
     mean, scale = table.dense_stats(rows)
+
+    def solver(r: npt.NDArray[np.intp]) -> _DualRidge:
+        return _DualRidge(table.matrix(r, idf, mean, scale, word_scale))
+
     if targets.paired_only:
-        solver = _DualRidge(table.matrix(targets.strong_rows, idf, mean, scale))
         heads: tuple[tuple[_DualRidge, FloatArray, float], ...] = (
-            (solver, targets.strong_q - targets.weak_q, 1.0),
+            (solver(targets.strong_rows), targets.strong_q - targets.weak_q, 1.0),
         )
     else:
         heads = tuple(
-            (_DualRidge(table.matrix(r, idf, mean, scale)), q, sign)
+            (solver(r), q, sign)
             for r, q, sign in (
                 (targets.strong_rows, targets.strong_q, 1.0),
                 (targets.weak_rows, targets.weak_q, -1.0),
             )
             if r.size
         )
-    return _Fold(idf, mean, scale, heads)
+    return _Fold(idf, mean, scale, word_scale, heads)
 
 
 def _weights(fold: _Fold, alpha: float) -> tuple[FloatArray, float]:
@@ -186,7 +209,8 @@ def _predict(
     table: FeatureTable, fold: _Fold, rows: npt.NDArray[np.intp], alpha: float
 ) -> FloatArray:
     w, b = _weights(fold, alpha)
-    return np.asarray(table.matrix(rows, fold.idf, fold.mean, fold.scale) @ w).ravel() + b
+    x = table.matrix(rows, fold.idf, fold.mean, fold.scale, fold.word_scale)
+    return np.asarray(x @ w).ravel() + b
 
 
 def _apgr(scores: FloatArray, q_weak: FloatArray, q_strong: FloatArray) -> float:
@@ -208,63 +232,65 @@ def _paired(targets: Targets) -> Paired:
     return Paired(common, targets.weak_q[wi], targets.strong_q[si])
 
 
-def select_alpha(
+def select(
     table: FeatureTable, targets: Targets, folds: int, seed: int,
-    alphas: Sequence[float] = ALPHAS,
-) -> float:
-    """The ridge strength with the best mean APGR over an inner k-fold (paired rows scored)."""
+    choices: Sequence[Hyper] | None = None,
+) -> Hyper:
+    """The choice with the best mean APGR over an inner k-fold (paired rows scored)."""
+    options = tuple(choices or grid())
     paired = _paired(targets)
-    if paired.rows.size < 2 * folds or len(alphas) == 1:
-        return float(alphas[len(alphas) // 2])
-    totals = np.zeros(len(alphas))
+    if paired.rows.size < 2 * folds or len(options) == 1:
+        return Hyper(1.0, 1.0) if choices is None else options[0]
+    totals = np.zeros(len(options))
     splitter = KFold(folds, shuffle=True, random_state=seed)
+    scales = sorted({h.word_scale for h in options})
     for _, test_pos in splitter.split(paired.rows):
         test = paired.rows[test_pos]
         train_rows = np.setdiff1d(np.arange(table.n), test)
-        fold = _prepare(table, targets.subset(train_rows))
-        for a, alpha in enumerate(alphas):
-            pred = _predict(table, fold, test, alpha)
-            totals[a] += _apgr(pred, paired.q_weak[test_pos], paired.q_strong[test_pos])
-    return float(alphas[int(np.argmax(totals))])
+        sub = targets.subset(train_rows)
+        for word_scale in scales:
+            fold = _prepare(table, sub, word_scale)
+            for k, hyper in enumerate(options):
+                if hyper.word_scale == word_scale:
+                    pred = _predict(table, fold, test, hyper.alpha)
+                    totals[k] += _apgr(pred, paired.q_weak[test_pos], paired.q_strong[test_pos])
+    return options[int(np.argmax(totals))]
 
 
 @dataclass(frozen=True, slots=True)
 class CrossValidation:
-    """Out-of-fold scores of the paired rows (order of `paired.rows`) and chosen strengths."""
+    """Out-of-fold scores of the paired rows (order of `paired.rows`) and the choices made."""
 
     paired: Paired
     scores: FloatArray
-    alphas: tuple[float, ...]
+    choices: tuple[Hyper, ...]
 
 
 def cross_validate(
     table: FeatureTable, targets: Targets, folds: int = 5, seed: int = 0,
-    alphas: Sequence[float] = ALPHAS,
+    choices: Sequence[Hyper] | None = None,
 ) -> CrossValidation | None:
-    """Nested k-fold: each outer fold picks its strength on its own training rows."""
+    """Nested k-fold: each outer fold makes its choices on its own training rows."""
     paired = _paired(targets)
     if paired.rows.size < 2 * folds:
         return None
     scores = np.zeros(paired.rows.size)
     chosen = []
     splitter = KFold(folds, shuffle=True, random_state=seed)
-    for train_pos, test_pos in splitter.split(paired.rows):
+    for _, test_pos in splitter.split(paired.rows):
         test = paired.rows[test_pos]
-        train_rows = np.setdiff1d(np.arange(table.n), test)
-        sub = targets.subset(train_rows)
-        alpha = select_alpha(table, sub, max(2, folds - 2), seed + 1, alphas)
-        chosen.append(alpha)
-        scores[test_pos] = _predict(table, _prepare(table, sub), test, alpha)
-        del train_pos
+        sub = targets.subset(np.setdiff1d(np.arange(table.n), test))
+        hyper = select(table, sub, max(2, folds - 2), seed + 1, choices)
+        chosen.append(hyper)
+        scores[test_pos] = _predict(table, _prepare(table, sub, hyper.word_scale), test,
+                                    hyper.alpha)
     return CrossValidation(paired, scores, tuple(chosen))
 
 
-def fit(
-    table: FeatureTable, targets: Targets, alpha: float, threshold: float
-) -> LearnedScorer:
+def fit(table: FeatureTable, targets: Targets, hyper: Hyper, threshold: float) -> LearnedScorer:
     """The final model on all rows, with `threshold` as its calibrated default."""
-    fold = _prepare(table, targets)
-    w, bias = _weights(fold, alpha)
+    fold = _prepare(table, targets, hyper.word_scale)
+    w, bias = _weights(fold, hyper.alpha)
     dim = table.spec.dim
     sparse_w = w[:dim]
     return LearnedScorer(
@@ -276,6 +302,7 @@ def fit(
         dense_weights=w[dim:].astype(np.float64),
         bias=float(bias),
         threshold=float(threshold),
+        word_scale=hyper.word_scale,
     )
 
 

@@ -3,7 +3,8 @@ one for a prompt; higher means the prompt needs the strong tier more.
 
 The model is linear in the features of ``features.py``::
 
-    score = bias + Σ_groups (Σ_occurrences v[i]) / norm_group + dense_std · w_dense
+    score = bias + word_scale · Σ_words v[i] / norm_words + Σ_chars v[i] / norm_chars
+                 + dense_std · w_dense
 
 where ``v = w · idf`` is folded at training time, so scoring is one gather and a few sums.
 
@@ -67,6 +68,7 @@ class LearnedScorer:
     bias: float
     threshold: float
     manifest: dict[str, Any] = field(default_factory=dict)
+    word_scale: float = 1.0  # weight of the word group beside the character group
     _idf2: npt.NDArray[np.float32] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -77,8 +79,8 @@ class LearnedScorer:
         for name in ("dense_mean", "dense_scale", "dense_weights"):
             if getattr(self, name).shape != (n_dense,):
                 raise ModelFileError(f"{name} must have shape ({n_dense},)")
-        if not (math.isfinite(self.bias) and math.isfinite(self.threshold)):
-            raise ModelFileError("bias and threshold must be finite")
+        if not all(math.isfinite(x) for x in (self.bias, self.threshold, self.word_scale)):
+            raise ModelFileError("bias, threshold and word_scale must be finite")
         if not np.all(self.dense_scale > 0):
             raise ModelFileError("dense_scale must be positive")
         self._idf2 = np.square(self.idf).astype(np.float32)
@@ -94,7 +96,7 @@ class LearnedScorer:
             if n_words:
                 norm2 = float(g2[:n_words].sum())
                 if norm2 > 0.0:
-                    z += float(v[:n_words].sum()) / math.sqrt(norm2)
+                    z += self.word_scale * float(v[:n_words].sum()) / math.sqrt(norm2)
             if n_chars:
                 norm2 = float(g2[n_words:].sum())
                 if norm2 > 0.0:
@@ -123,6 +125,7 @@ class LearnedScorer:
             feature_spec=self.spec.to_json(),
             bias=self.bias,
             threshold=self.threshold,
+            word_scale=self.word_scale,
             dense_names=list(self.spec.dense_names),
             arrays_sha256=_digest(arrays),
         )
@@ -181,6 +184,7 @@ def load_model(path: str | Path) -> LearnedScorer:
             bias=float(manifest["bias"]),
             threshold=float(manifest["threshold"]),
             manifest=manifest,
+            word_scale=float(manifest.get("word_scale", 1.0)),
         )
     except ModelFileError as exc:
         raise ModelFileError(f"model file {p}: {exc}") from None

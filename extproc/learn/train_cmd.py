@@ -148,14 +148,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         manifest_cv = {
             "folds": args.folds,
             "seed": args.seed,
-            "alphas": list(cv.alphas),
+            "choices": [{"alpha": h.alpha, "word_scale": h.word_scale} for h in cv.choices],
             "report": report.to_json(),
             "curve": _curve_points(cv.scores, cv.paired.q_weak, cv.paired.q_strong),
             "length_curve": _curve_points(length_scores(prompts), cv.paired.q_weak,
                                           cv.paired.q_strong),
         }
-    alpha = fitting.select_alpha(table, targets, args.folds, args.seed)
-    model = fitting.fit(table, targets, alpha, 0.0)
+    hyper = fitting.select(table, targets, args.folds, args.seed)
+    model = fitting.fit(table, targets, hyper, 0.0)
     if threshold is None:  # in-sample quantile: the best available without held-out rows
         in_sample = np.array([model.score(t) for t in rows.texts])
         threshold = fitting.threshold_for_share(in_sample, args.strong_share)
@@ -167,7 +167,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                           "single": len(data.single)},
         "tiers": {"weak": args.weak, "strong": args.strong},
         "target": "q_strong - q_weak (ridge, two heads)",
-        "alpha": alpha,
+        "alpha": hyper.alpha,
+        "word_scale": hyper.word_scale,
         "strong_share": args.strong_share,
         "cross_validation": manifest_cv,
         "notes": notes,
@@ -178,7 +179,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _fail(f"cannot write {args.out}: {exc}")
     elapsed = time.monotonic() - started
     if args.json:
-        print(json.dumps({"model": args.out, "threshold": threshold, "alpha": alpha,
+        print(json.dumps({"model": args.out, "threshold": threshold, "alpha": hyper.alpha,
+                          "word_scale": hyper.word_scale,
                           "report": None if report is None else report.to_json(),
                           "notes": notes}, indent=2))
         return 0
@@ -191,5 +193,5 @@ def cmd_train(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"note: {note}")
     print(f"\nwrote {args.out}: threshold {threshold:.6g} (strong share {args.strong_share}), "
-          f"ridge alpha {alpha}, {elapsed:.1f} s")
+          f"ridge alpha {hyper.alpha}, word weight {hyper.word_scale}, {elapsed:.1f} s")
     return 0
