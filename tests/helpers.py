@@ -57,3 +57,26 @@ def set_headers(mutation: object) -> dict[str, str]:
         h.header.key: (h.header.raw_value.decode() or h.header.value)
         for h in mutation.set_headers  # type: ignore[attr-defined]
     }
+
+
+# --- prompts the shipped default scorer routes each way ---------------------------------------
+# The default complexity scorer is fitted on outcomes and routes by length alone: a prompt
+# crosses DEFAULT_THRESHOLD at about 416 characters (docs/complexity-scorer.md). So the "hard"
+# prompt here is genuinely long as well as hard, and the "easy" one is short small talk.
+
+#: Short small talk: the default routes it to tier_low.
+EASY_PROMPT = "Hi! How are you today?"
+
+#: A long multi-part maths and code task (well over 600 characters): the default routes it to
+#: tier_high.
+HARD_PROMPT = (
+    "Part 1. Prove that there are infinitely many primes p with p ≡ 3 (mod 4); state every "
+    "lemma you use and justify each step of the argument. "
+    "Part 2. Write a Python function first_primes(n) that returns the first n such primes "
+    "using a segmented sieve of Eratosthenes, with type hints and docstrings, and explain how "
+    "you choose the segment size so that memory stays bounded for n up to 10**7. "
+    "Part 3. Analyse the time and space complexity of your function step by step, compare it "
+    "with trial division and with the Miller-Rabin test, and derive an upper bound on the n-th "
+    "prime that lets you size the sieve before it starts. "
+    "Part 4. Write pytest unit tests covering n = 0, n = 1, a segment boundary and a large n."
+)

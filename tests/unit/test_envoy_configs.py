@@ -20,6 +20,7 @@ import yaml
 from extproc.envoygen.cli import validate_with_envoy
 from extproc.stack.envoy import REPO_ENVOY_DIR, render_envoy
 from extproc.stack.up import Stack, StackPorts, free_port
+from tests.helpers import EASY_PROMPT, HARD_PROMPT
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(REPO_ENVOY_DIR.glob("*.yaml"))
@@ -225,11 +226,6 @@ async def main() -> None:
 
 asyncio.run(main())
 """
-SIMPLE = "Hi! How are you today?"
-COMPLEX = (
-    "Prove that there are infinitely many primes, then write a Python function that returns "
-    "the first n primes using a segmented sieve and analyse its complexity step by step."
-)
 
 
 def _chat(prompt: str) -> dict[str, object]:
@@ -289,8 +285,8 @@ def test_n_tier_routes_three_tiers_and_rewrites_the_model(tmp_path: Path) -> Non
         stack = _stack(tmp_path, "n-tier.yaml", router, {"TIER_MID_PORT": str(mid_port)})
         with stack, httpx.Client(base_url=stack.url, timeout=30) as client:
             for prompt, tier, model in (
-                (SIMPLE, "tier_mid", "mid-model"),
-                (COMPLEX, "tier_high", "large-model"),
+                (EASY_PROMPT, "tier_mid", "mid-model"),
+                (HARD_PROMPT, "tier_high", "large-model"),
             ):
                 r = client.post("/v1/chat/completions", json=_chat(prompt))
                 assert r.status_code == 200, r.text
@@ -327,11 +323,11 @@ def test_canary_router_arm_and_envoy_split(tmp_path: Path) -> None:
         with stack, httpx.Client(base_url=stack.url, timeout=30) as client:
             # (1) the router's canary rule picks the arm
             forced = client.post(
-                "/v1/chat/completions", json=_chat(SIMPLE), headers={"x-canary": "1"}
+                "/v1/chat/completions", json=_chat(EASY_PROMPT), headers={"x-canary": "1"}
             )
             assert forced.headers["x-upstream-tier"] == "tier_canary"
             assert forced.headers["x-route-tier"] == "tier_canary"
-            plain = client.post("/v1/chat/completions", json=_chat(SIMPLE))
+            plain = client.post("/v1/chat/completions", json=_chat(EASY_PROMPT))
             assert plain.headers["x-upstream-tier"] == "tier_low"
             # (2) Envoy alone splits /v1/embeddings; ext_proc is not even called
             stat = "http.llm.ext_proc.streams_started"

@@ -19,6 +19,7 @@ from extproc.envoygen import generate_envoy_config, to_yaml
 from extproc.envoygen.build import EnvoyGenError, failover_order
 from extproc.envoygen.cli import main, validate_with_envoy
 from extproc.stack.up import Stack, StackPorts
+from tests.helpers import EASY_PROMPT, HARD_PROMPT
 
 pytest.importorskip("envoy_data_plane")
 
@@ -542,11 +543,6 @@ def test_cli_reports_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture
 
 # --- end to end: router + demo upstreams + a real Envoy running the generated config --------
 
-SIMPLE = "Hi! How are you today?"
-COMPLEX = (
-    "Prove that there are infinitely many primes, then write a Python function that returns "
-    "the first n primes using a segmented sieve and analyse its complexity step by step."
-)
 
 
 def wait_hosts_healthy(admin_port: int, clusters: set[str], timeout_s: float = 15.0) -> None:
@@ -606,7 +602,7 @@ def generated_stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
 @pytest.mark.e2e
 def test_generated_config_routes_simple_low_and_complex_high(generated_stack: Stack) -> None:
     with httpx.Client(base_url=generated_stack.url, timeout=30) as client:
-        for prompt, tier in ((SIMPLE, "tier_low"), (COMPLEX, "tier_high")):
+        for prompt, tier in ((EASY_PROMPT, "tier_low"), (HARD_PROMPT, "tier_high")):
             body = {"model": "auto", "messages": [{"role": "user", "content": prompt}]}
             r = client.post("/v1/chat/completions", json=body, headers={"x-my-tier": "tier_high"})
             assert r.status_code == 200, r.text
@@ -629,6 +625,6 @@ def test_generated_fast_config_reports_to_the_router(generated_stack: Stack) -> 
         assert r.status_code == 200
         assert "x-route-tier" not in r.headers
         before = routed()
-        body = {"model": "auto", "messages": [{"role": "user", "content": SIMPLE}]}
+        body = {"model": "auto", "messages": [{"role": "user", "content": EASY_PROMPT}]}
         assert client.post("/v1/chat/completions", json=body).headers["x-route-tier"] == "tier_low"
     assert wait_for(lambda: routed() > before, timeout_s=10)

@@ -14,13 +14,10 @@ from extproc.observability.logs import DecisionLog
 from extproc.router import Router
 from extproc.wire.responses import METADATA_NAMESPACE
 from extproc.wire.stream import StreamHandler
-from tests.helpers import request_body
+from tests.helpers import HARD_PROMPT, request_body
 
 EASY = {"model": "auto", "messages": [{"role": "user", "content": "Hi there!"}]}
-HARD_TEXT = (
-    "Prove that every bounded monotone sequence of real numbers converges, then derive the "
-    "time complexity of a segmented sieve step by step and implement it in Rust."
-)
+HARD_TEXT = HARD_PROMPT  # long enough for the length-fitted default to send it up
 HARD = {"model": "auto", "messages": [{"role": "user", "content": HARD_TEXT}]}
 
 

@@ -10,14 +10,14 @@ from extproc.config import parse_config
 from extproc.observability.logs import DecisionLog
 from extproc.router import Router
 from extproc.wire.stream import StreamHandler
-from tests.helpers import request_body, request_headers
+from tests.helpers import EASY_PROMPT, HARD_PROMPT, request_body, request_headers
 
 
 def test_one_json_line_per_decision_with_request_id() -> None:
     router = Router(parse_config({}))
     sink = io.BytesIO()
     router.decision_log = DecisionLog(sink, flush_interval_s=0)
-    for text in ("hi", "Prove the Cauchy-Schwarz inequality and derive the triangle inequality."):
+    for text in (EASY_PROMPT, HARD_PROMPT):
         handler = StreamHandler(router)
         handler.handle(request_headers(extra={"x-request-id": f"id-{len(text)}"}))
         body = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": text}]})
@@ -25,7 +25,7 @@ def test_one_json_line_per_decision_with_request_id() -> None:
     lines = sink.getvalue().splitlines()
     assert len(lines) == 2
     first, second = (orjson.loads(line) for line in lines)
-    assert first["event"] == "decision" and first["request_id"] == "id-2"
+    assert first["event"] == "decision" and first["request_id"] == f"id-{len(EASY_PROMPT)}"
     assert first["tier"] == "tier_low" and first["reason"] == "complexity_low"
     assert second["tier"] == "tier_high" and 0.0 <= second["score"] <= 1.0
     assert first["ts"].endswith("Z") and first["logger"] == "extproc.decisions"

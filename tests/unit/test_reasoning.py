@@ -11,9 +11,9 @@ from extproc.parse.openai import merge_patch
 from extproc.reasoning import ReasoningPlanner
 from extproc.router import Router
 from extproc.wire.stream import StreamHandler
-from tests.helpers import request_body, request_headers
+from tests.helpers import HARD_PROMPT, request_body, request_headers
 
-HARD = "Prove that the sum of two even numbers is even and derive a formula for the n-th term."
+HARD = HARD_PROMPT  # the default routes it to tier_high
 
 
 def planner(**tiers: dict[str, object]) -> ReasoningPlanner:

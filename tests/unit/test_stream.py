@@ -13,12 +13,15 @@ from extproc.config import parse_config
 from extproc.observability.metrics import label_values
 from extproc.router import Router
 from extproc.wire.stream import StreamHandler
-from tests.helpers import request_body, request_headers, response_headers, set_headers
-
-HARD = (
-    "Prove that there are infinitely many primes, then write a Python function using a "
-    "segmented sieve and analyse its complexity step by step."
+from tests.helpers import (
+    HARD_PROMPT,
+    request_body,
+    request_headers,
+    response_headers,
+    set_headers,
 )
+
+HARD = HARD_PROMPT  # the default routes it to tier_high
 
 
 def chat_body(text: str, **extra: object) -> bytes:
