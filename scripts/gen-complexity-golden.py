@@ -194,7 +194,10 @@ def main() -> None:
             prompts = [json.loads(line)["prompt"] for line in fh if line.strip()]
         files[name] = [result(scorer, p) for p in prompts]
     synthetic: list[dict[str, Any]] = []
-    for prompt in (*SHORT_CASES, *fuzz_prompts(300)):
+    for case in (*SHORT_CASES, *fuzz_prompts(300)):
+        # score the string the test reads back: JSON joins an escaped surrogate pair
+        # ("\ud800\udc00") into one character, so the stored text can be shorter than the case
+        prompt = json.loads(json.dumps(case))
         synthetic.append({"prompt": prompt, **result(scorer, prompt)})
     for name, parts, max_chars in LONG_CASES:
         custom = scorer if max_chars is None else ComplexityScorer(max_chars=max_chars)
