@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from extproc.replay.report import format_table, routing_curve
 from extproc.replay.runner import parse_sweep, with_threshold
 from extproc.replay.synth import load_labelled, synthesize
 from extproc.replay.trace import TierOutcome, load_trace
+from extproc.signals.complexity import BIAS
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SAMPLE = DATA / "replay_trace.jsonl"
@@ -34,6 +36,24 @@ def replay(path: Path = SAMPLE, config: dict[str, Any] | None = None,
 @pytest.fixture(scope="module")
 def sample() -> ReplayResult:
     return replay(sweep=parse_sweep("0:1:0.05"))
+
+
+# The author-label fit the default carried before its outcome refit, passed as configured
+# weights: the sample trace's outcomes were synthesised from the same author labels, so a
+# scorer that reads the dimensions must beat the length rule on it.
+LABEL_FIT_WEIGHTS = {
+    "math": 2.75, "code": 2.0, "reasoning": 3.75, "length": 1.5, "entities": 0.25,
+    "constraints": 1.75, "multi_step": 0.25, "technical": 2.75, "quantities": 2.25,
+    "simple_intent": -1.75, "creative": -1.0, "multiple_choice": -1.25,
+}
+# its own intercept was -1.75; BIAS is global, so move the threshold instead
+LABEL_FIT_THRESHOLD = round(1.0 / (1.0 + math.exp(-(BIAS + 1.75))), 4)
+
+
+@pytest.fixture(scope="module")
+def weighted() -> ReplayResult:
+    rule = {"type": "complexity", "weights": LABEL_FIT_WEIGHTS, "threshold": LABEL_FIT_THRESHOLD}
+    return replay(config={"routing": {"rules": [rule]}}, sweep=parse_sweep("0:1:0.05"))
 
 
 def by_name(result: ReplayResult) -> dict[str, Any]:
@@ -57,19 +77,26 @@ def test_sample_report_has_expected_keys(sample: ReplayResult) -> None:
     assert "oracle" in table and "threshold sweep" in table and "lift" in table
 
 
-def test_baseline_orderings(sample: ReplayResult) -> None:
-    policies = by_name(sample)
-    best = policies["oracle"].mean_quality
-    assert all(best >= p.mean_quality for p in policies.values())
-    assert policies["always-high"].mean_quality > policies["always-low"].mean_quality
-    assert policies["always-high"].quality_kept == pytest.approx(1.0)
-    assert policies["always-high"].total_cost > policies["always-low"].total_cost
-    share = policies["policy"].strong_share
-    assert policies["random"].strong_share == pytest.approx(share, abs=1 / 300)
-    assert policies["length"].strong_share == pytest.approx(share, abs=1 / 300)
-    # the scorer keeps more quality than random or length at the same share
-    assert policies["policy"].mean_quality > policies["length"].mean_quality
-    assert policies["length"].mean_quality > policies["random"].mean_quality
+def test_baseline_orderings(sample: ReplayResult, weighted: ReplayResult) -> None:
+    for result in (sample, weighted):
+        policies = by_name(result)
+        best = policies["oracle"].mean_quality
+        assert all(best >= p.mean_quality for p in policies.values())
+        assert policies["always-high"].mean_quality > policies["always-low"].mean_quality
+        assert policies["always-high"].quality_kept == pytest.approx(1.0)
+        assert policies["always-high"].total_cost > policies["always-low"].total_cost
+        share = policies["policy"].strong_share
+        assert 0.0 < share < 1.0
+        assert policies["random"].strong_share == pytest.approx(share, abs=1 / 300)
+        assert policies["length"].strong_share == pytest.approx(share, abs=1 / 300)
+        assert policies["length"].mean_quality > policies["random"].mean_quality
+    # the default scorer is a length rule: at the same share it routes as the baseline does
+    default = by_name(sample)
+    assert default["policy"].mean_quality == pytest.approx(default["length"].mean_quality)
+    assert default["policy"].total_cost == pytest.approx(default["length"].total_cost)
+    # configured weights on the other dimensions keep more quality than length at that share
+    labelled = by_name(weighted)
+    assert labelled["policy"].mean_quality > labelled["length"].mean_quality + 0.01
 
 
 def test_sweep_is_monotone_and_marks_pareto(sample: ReplayResult) -> None:
@@ -85,11 +112,21 @@ def test_sweep_is_monotone_and_marks_pareto(sample: ReplayResult) -> None:
     assert default.strong_share == by_name(sample)["policy"].strong_share
 
 
-def test_auc_scorer_between_random_and_oracle(sample: ReplayResult) -> None:
+def test_auc_scorer_between_random_and_oracle(
+    sample: ReplayResult, weighted: ReplayResult
+) -> None:
+    # the default ranks prompts by length, exactly as the length baseline does
     area, gain = sample.report.auc["area"], sample.report.auc["lift"]
-    assert area["random"] < area["length"] < area["scorer"] < area["oracle"]
+    assert area["random"] < area["length"] < area["oracle"]
+    assert area["scorer"] == pytest.approx(area["length"], abs=1e-9)
+    assert gain["scorer"] == pytest.approx(gain["length"], abs=1e-9)
     assert area["scorer_sweep"] == pytest.approx(area["scorer"], abs=0.01)
     assert gain["random"] == 0.0 and gain["oracle"] == 1.0 and 0.0 < gain["scorer"] < 1.0
+    # configured weights: above length, below the oracle
+    area, gain = weighted.report.auc["area"], weighted.report.auc["lift"]
+    assert area["random"] < area["length"] < area["scorer"] < area["oracle"]
+    assert area["scorer_sweep"] == pytest.approx(area["scorer"], abs=0.01)
+    assert gain["length"] < gain["scorer"] < 1.0
 
 
 def test_routing_curve_moves_ties_together() -> None:
