@@ -18,7 +18,7 @@ PROMPTS = [
     "hi",
     "What is 2 + 2?",
     "Say hello in French.",
-    "Name a colour.",
+    "Name one colour.",  # every prompt a different length: the default scores by length
     "Prove that there are infinitely many primes, then derive a bound on the gap between "
     "consecutive primes and analyse the asymptotic complexity of a sieve that finds them.",
     "Design a distributed consensus protocol tolerant to Byzantine faults; prove safety and "
@@ -56,18 +56,42 @@ def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
     return out
 
 
-def test_prompts_are_spread_by_the_scorer() -> None:
-    values = scores(PROMPTS)
+# The author-label fit the default carried before its outcome refit, as configured weights: it
+# orders PROMPTS differently from their length.
+LABEL_FIT_CONFIG = (
+    "routing:\n  rules:\n  - type: complexity\n    weights: {math: 2.75, code: 2.0, "
+    "reasoning: 3.75, length: 1.5, entities: 0.25, constraints: 1.75, multi_step: 0.25, "
+    "technical: 2.75, quantities: 2.25, simple_intent: -1.75, creative: -1.0, "
+    "multiple_choice: -1.25}\n"
+)
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["default", "weighted"])
+def test_prompts_are_spread_by_the_scorer(tmp_path: Path, weighted: bool) -> None:
+    config = None
+    if weighted:
+        (tmp_path / "c.yaml").write_text(LABEL_FIT_CONFIG, encoding="utf-8")
+        config = load_config(str(tmp_path / "c.yaml"))
+    values = scores(PROMPTS, config)
     assert len(set(values)) == len(values)  # no ties: mirrored data mirrors the area
 
 
-def test_eval_follows_the_scorer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    values = np.array(scores(PROMPTS))
+@pytest.mark.parametrize("weighted", [False, True], ids=["default", "weighted"])
+def test_eval_follows_the_scorer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], weighted: bool
+) -> None:
+    argv: list[str] = []
+    config = None
+    if weighted:
+        (tmp_path / "c.yaml").write_text(LABEL_FIT_CONFIG, encoding="utf-8")
+        config = load_config(str(tmp_path / "c.yaml"))
+        argv = ["--config", str(tmp_path / "c.yaml")]
+    values = np.array(scores(PROMPTS, config))
     rank = values.argsort().argsort() / (len(values) - 1)
     agree = write(tmp_path / "agree.jsonl", paired(list(rank)))  # gain grows with the score
     against = write(tmp_path / "against.jsonl", paired(list(1.0 - rank)))
-    up = run_json(capsys, str(agree))["groups"][0]
-    down = run_json(capsys, str(against))["groups"][0]
+    up = run_json(capsys, str(agree), *argv)["groups"][0]
+    down = run_json(capsys, str(against), *argv)["groups"][0]
     # the scorer orders `agree` exactly as its oracle does
     assert up["apgr"] == pytest.approx(up["apgr_oracle"]) and up["apgr"] > 0.6
     assert down["apgr"] == pytest.approx(1.0 - up["apgr"])
@@ -75,6 +99,10 @@ def test_eval_follows_the_scorer(tmp_path: Path, capsys: pytest.CaptureFixture[s
     weak, strong = 1.0 - rank, np.ones_like(rank)
     by_length = routing_curve([len(p) for p in PROMPTS], weak, strong)
     assert by_length is not None and up["apgr_length"] == pytest.approx(by_length.apgr)
+    if weighted:  # eval follows the configured scorer, not the prompt length
+        assert up["apgr"] > up["apgr_length"] + 0.01
+    else:  # the default is a length rule: it orders prompts exactly as length does
+        assert up["apgr"] == pytest.approx(up["apgr_length"])
     assert up["strong_share"] == pytest.approx(float(np.mean(values >= 0.5)))
 
 
