@@ -156,12 +156,8 @@ def test_validate_accepts_a_good_model(tmp_path: Path, models: Models) -> None:
     assert "learned" in out
 
 
-NPY_BUG = pytest.mark.xfail(strict=True, reason="load_model raises TypeError, not "
-                            "ModelFileError, for a .npy file (extproc/learn/model.py np.load)")
-
-
 @pytest.mark.parametrize("damage", ["missing", "truncated", "text", "empty", "directory",
-                                    pytest.param("npy", marks=NPY_BUG)])
+                                    "npy"])
 def test_a_bad_model_is_refused_by_validate_and_at_start(tmp_path: Path, models: Models,
                                                         damage: str) -> None:
     path = tmp_path / "model.npz"

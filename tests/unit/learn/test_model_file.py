@@ -144,15 +144,6 @@ def test_a_file_that_is_not_a_model_archive(tmp_path: Path, content: bytes) -> N
     refused(path)
 
 
-# load_model (extproc/learn/model.py, the np.load block) catches only OSError, ValueError,
-# EOFError, BadZipFile and KeyError; np.load of a .npy returns an ndarray (TypeError at
-# `with`), and damaged deflate data raises zlib.error, tokenize.TokenError or
-# NotImplementedError. Strict: these pass once load_model refuses such files properly.
-LOADER_BUG = pytest.mark.xfail(strict=True, reason="load_model lets non-ModelFileError "
-                               "exceptions out for some damaged files (see comment)")
-
-
-@LOADER_BUG
 def test_a_plain_npy_array(tmp_path: Path) -> None:
     path = tmp_path / "model.npy"
     np.save(path, np.zeros(4))
@@ -166,7 +157,6 @@ def test_truncated_file(saved: Path, keep: float) -> None:
     refused(saved)
 
 
-@LOADER_BUG
 def test_every_flipped_byte_is_refused_or_harmless(saved: Path, tmp_path: Path) -> None:
     """Flip bytes all over the file: loading either fails with ModelFileError or, where the
     byte does not matter (e.g. a zip timestamp), yields the very same model."""
