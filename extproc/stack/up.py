@@ -247,9 +247,19 @@ def _http_ok(url: str) -> bool:
         return False
 
 
+# The default complexity scorer routes by length (fitted on outcomes, see
+# docs/complexity-scorer.md): prompts longer than about 416 characters go to tier_high. So the
+# "complex" example is a long multi-part task. Plain ASCII without quotes or backslashes, so it
+# pastes into a single-quoted JSON body in the shell.
 HARD_PROMPT = (
-    "Prove that there are infinitely many primes, then write a Python function that returns "
-    "the first n primes and analyse its complexity step by step."
+    "Part 1: prove that there are infinitely many primes, stating each lemma you use. "
+    "Part 2: write a Python function that returns the first n primes with a segmented sieve "
+    "of Eratosthenes, with type hints and a docstring, and explain how you pick the segment "
+    "size so that memory stays bounded for n up to ten million. "
+    "Part 3: analyse its time and space complexity step by step, compare it with trial "
+    "division, and derive an upper bound on the n-th prime that sizes the sieve before it "
+    "starts. Part 4: write pytest unit tests for n = 0, n = 1, a segment boundary and a large "
+    "n, and say which of them would catch an off-by-one error in the segment offsets."
 )
 
 
@@ -272,7 +282,9 @@ def run_up(stack: Stack) -> int:
   Router metrics : http://127.0.0.1:{p.router_admin}/metrics
   Envoy admin    : http://127.0.0.1:{p.envoy_admin}
 
-Try a simple and a complex prompt (watch the x-route-tier response header):
+Try a short and a long prompt (watch the x-route-tier response header).
+The default routes by prompt length (over ~416 characters goes to tier_high); to route on
+your own outcomes, see docs/learning-loop.md:
 
   curl -si {stack.url}/v1/chat/completions -H 'content-type: application/json' \\
     -d '{{"model":"auto","messages":[{{"role":"user","content":"Hi there!"}}]}}'
