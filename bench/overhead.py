@@ -18,7 +18,8 @@ Scenarios (all on 127.0.0.1, all against the same cheap upstream):
                 (one message per request) and draining the access-log stream: the tuned twin
                 of `routed-fast`
   routed-fast   envoy/fast.yaml + the router, fast mode
-  routed-NAME   envoy/two-tier.yaml + the router with another config (--variant NAME=FILE)
+  routed-NAME   the router with another config (--variant NAME=FILE): envoy/fast.yaml when
+                that config says `mode: fast`, else envoy/two-tier.yaml
 
 The upstream is one more Envoy serving a fixed chat completion with `direct_response` on
 two listeners (bench/envoy-direct-upstream.yaml), so it costs almost nothing.
@@ -68,11 +69,17 @@ UPSTREAM_TEMPLATE = BENCH_DIR / "envoy-direct-upstream.yaml"
 RESULTS_DIR = BENCH_DIR / "results"
 API_PATH = "/v1/chat/completions"
 SIMPLE_BODY = b'{"model":"auto","messages":[{"role":"user","content":"Hi there!"}]}'
+# The default routes by length (strong above ~416 characters), so the complex prompt is long.
 COMPLEX_BODY = (
     b'{"model":"auto","messages":[{"role":"user","content":'
-    b'"Prove infinitely many primes exist; analyse complexity step by step."}]}'
+    b'"Prove that there are infinitely many primes of the form 4k+3, then write a Python '
+    b'function that returns the first n such primes using a segmented sieve. Analyse its time '
+    b'and memory complexity step by step, explain why the bound holds for n up to 10^9, and '
+    b'compare it with a wheel-factorised trial division. Finally, state the assumptions your '
+    b'analysis makes about the distribution of primes in arithmetic progressions and say how '
+    b'the result would change if they failed."}]}'
 )
-BODIES = (SIMPLE_BODY, COMPLEX_BODY)  # alternated request by request; ~100 bytes on average
+BODIES = (SIMPLE_BODY, COMPLEX_BODY)  # alternated request by request; ~320 bytes on average
 EXPECTED_TIER = {SIMPLE_BODY: "tier_low", COMPLEX_BODY: "tier_high"}
 ALL_SCENARIOS = (
     "direct",
@@ -470,8 +477,12 @@ class Bench:
         for name in self.args.scenarios:
             start = getattr(self, f"_start_{name.replace('-', '_')}")
             self.scenarios[name] = start(name, self._ports(low, high))
+        from extproc.config import load_config
+
         for name, config in self.args.variants.items():
-            self.scenarios[name] = self._start_routed(name, self._ports(low, high), config)
+            template = "fast.yaml" if load_config(config).mode == "fast" else "two-tier.yaml"
+            self.scenarios[name] = self._start_routed(name, self._ports(low, high), config,
+                                                      template)
 
     def _start_direct(self, name: str, ports: Any) -> Scenario:
         stack = self._stack(name, ports, "two-tier.yaml")

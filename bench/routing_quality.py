@@ -87,7 +87,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
     results = [evaluate_file(f, args.folds, args.seed) for f in args.files]
-    print(f"| file | rows | router | APGR | PGR@0.2 | PGR@0.5 | PGR@0.8 |")
+    print("| file | rows | router | APGR | PGR@0.2 | PGR@0.5 | PGR@0.8 |")
     print("|---|---:|---|---:|---:|---:|---:|")
     for res in results:
         for r in res["routers"]:

@@ -3,8 +3,8 @@ features, computed with numpy only, identically at training and at routing time.
 
 Hashing is done with our own arithmetic, not Python's ``hash`` (salted per process):
 
-* text → lower-cased UTF-8 bytes, head + tail windowed to ``max_chars`` bytes, so the cost is
-  bounded whatever the prompt size;
+* text → UTF-8 bytes with ASCII letters lower-cased, head + tail windowed to ``max_chars``
+  characters and then bytes, so the cost is bounded whatever the prompt size;
 * **words** are runs of ``[a-z0-9_]`` or non-ASCII bytes. A word's hash is a polynomial hash
   of its bytes, taken from one prefix sum over the whole text (``(S[end] − S[start]) ·
   P^−start`` mod 2^64; P is odd, so the inverse exists), so no Python loop runs per word;
@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 IntArray = npt.NDArray[np.intp]
+HashArray = npt.NDArray[np.uint64]  # hashed feature indices (numpy's take accepts them as is)
 FloatArray = npt.NDArray[np.float64]
 
 GROUPS: tuple[str, ...] = ("words", "chars")
@@ -39,9 +40,8 @@ DENSE_BASE: tuple[str, ...] = ("log_chars", "log_lines", "log_spaces")
 _U64 = np.uint64
 _P = _U64(1099511628211)  # FNV prime: odd, so invertible mod 2^64
 _GOLDEN = _U64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the top bits of x · 2^64/φ
-_SPACE = 32
 _WORD_BYTES = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyz_") | frozenset(range(128, 256))
-_TO_SPACE = bytes(c if c in _WORD_BYTES else _SPACE for c in range(256))
+_NON_WORD_TO_ZERO = bytes(c if c in _WORD_BYTES else 0 for c in range(256))
 _EMPTY_U64 = np.empty(0, dtype=np.uint64)
 
 
@@ -133,29 +133,31 @@ def _window(data: bytes, limit: int) -> bytes:
     return data[:half] + b" " + data[len(data) - (limit - half - 1):]
 
 
-def _bucket(x: npt.NDArray[np.uint64], shift: np.uint64) -> IntArray:
-    return ((x * _GOLDEN) >> shift).astype(np.intp)  # type: ignore[no-any-return]
+def _bucket(x: npt.NDArray[np.uint64], shift: np.uint64) -> HashArray:
+    return (x * _GOLDEN) >> shift  # type: ignore[no-any-return]
 
 
 def _word_hashes(data: bytes, tables: _Tables) -> npt.NDArray[np.uint64]:
-    """One polynomial hash per word, vectorised (see the module docstring)."""
-    padded = np.frombuffer(b" " + data.translate(_TO_SPACE) + b" ", dtype=np.uint8)
-    is_word = padded != _SPACE
-    edges = np.flatnonzero(is_word[1:] != is_word[:-1])  # alternating start, end (+1 offset)
-    if edges.size == 0:
+    """One polynomial hash per word, vectorised (see the module docstring).
+
+    Non-word bytes become 0, so a segment sum from one word's start to the next word's
+    start adds nothing past the word's end: one ``add.reduceat`` hashes every word."""
+    codes = np.frombuffer(b"\0" + data.translate(_NON_WORD_TO_ZERO), dtype=np.uint8)
+    is_word = codes != 0
+    starts = np.flatnonzero(is_word[1:] & ~is_word[:-1])  # word starts, as indices into data
+    if starts.size == 0:
         return _EMPTY_U64
-    starts = edges[0::2]
-    ends = edges[1::2]
-    body = padded[1:-1].astype(np.uint64)
-    prefix = np.empty(body.size + 1, dtype=np.uint64)
-    prefix[0] = 0
-    np.cumsum(body * tables.pow[: body.size], out=prefix[1:])
-    return (prefix[ends] - prefix[starts]) * tables.inv_pow[starts]  # type: ignore[no-any-return]
+    terms = codes[1:].astype(np.uint64) * tables.pow[: len(data)]
+    return np.add.reduceat(terms, starts) * tables.inv_pow[starts]  # type: ignore[no-any-return]
 
 
-def hash_text(text: str, spec: FeatureSpec) -> tuple[IntArray, tuple[int, int]]:
+def hash_text(text: str, spec: FeatureSpec) -> tuple[HashArray, tuple[int, int]]:
     """Hashed n-gram indices of `text`: words first, then chars; and the two group sizes."""
-    data = _window(text.lower().encode("utf-8", "replace"), spec.max_chars)
+    if len(text) > spec.max_chars:  # window before encoding: a multi-MB prompt costs O(window)
+        half = spec.max_chars // 2
+        text = text[:half] + " " + text[len(text) - half:]
+    # bytes.lower() folds ASCII letters only, at a tenth of str.lower()'s cost on non-ASCII text
+    data = _window(text.encode("utf-8", "replace").lower(), spec.max_chars)
     tables = _tables_for(len(data) + 2)
     parts: list[npt.NDArray[np.uint64]] = []
     n_words = 0
@@ -176,7 +178,7 @@ def hash_text(text: str, spec: FeatureSpec) -> tuple[IntArray, tuple[int, int]]:
             if n >= lo:
                 parts.append(acc)
     if not parts:
-        return np.empty(0, dtype=np.intp), (0, 0)
+        return _EMPTY_U64, (0, 0)
     joined = np.concatenate(parts) if len(parts) > 1 else parts[0]
     return _bucket(joined, _U64(64 - spec.hash_bits)), (n_words, joined.size - n_words)
 
@@ -209,7 +211,7 @@ def _complexity_scorer(cls: Any) -> Any:
     return _COMPLEXITY
 
 
-def group_norms(indices: IntArray, sizes: tuple[int, int], idf: FloatArray) -> tuple[float, float]:
+def group_norms(indices: HashArray, sizes: tuple[int, int], idf: FloatArray) -> tuple[float, float]:
     """Each group's norm ``sqrt(Σ idf²)`` over its occurrences (1.0 for an empty group)."""
     g = idf[indices]
     g2 = g * g

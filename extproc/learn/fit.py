@@ -71,7 +71,7 @@ class FeatureTable:
     def __init__(self, texts: Sequence[str], spec: FeatureSpec) -> None:
         self.spec = spec
         hashed = [hash_text(t, spec) for t in texts]
-        self.indices = [h[0] for h in hashed]
+        self.indices = [h[0].astype(np.intp) for h in hashed]
         self.sizes = [h[1] for h in hashed]
         self.dense = np.array([dense_features(t, spec) for t in texts], dtype=np.float64)
         self.n = len(texts)

@@ -68,7 +68,8 @@ class LearnedScorer:
     threshold: float
     manifest: dict[str, Any] = field(default_factory=dict)
     word_scale: float = 1.0  # weight of the word group beside the character group
-    _idf2: npt.NDArray[np.float32] = field(init=False, repr=False)
+    # weight + i·idf² per index: one gather fetches both, one sum adds both
+    _table: npt.NDArray[np.complex64] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         dim = self.spec.dim
@@ -82,7 +83,7 @@ class LearnedScorer:
             raise ModelFileError("bias, threshold and word_scale must be finite")
         if not np.all(self.dense_scale > 0):
             raise ModelFileError("dense_scale must be positive")
-        self._idf2 = np.square(self.idf).astype(np.float32)
+        self._table = (self.weights + 1j * np.square(self.idf)).astype(np.complex64)
 
     def score(self, text: str) -> float:
         """Predicted quality gain of the strong tier for `text` (never raises for a str)."""
@@ -90,16 +91,15 @@ class LearnedScorer:
         indices, (n_words, n_chars) = hash_text(text, spec)
         z = self.bias
         if indices.size:
-            v = self.weights.take(indices)
-            g2 = self._idf2.take(indices)
+            rows = self._table.take(indices)
             if n_words:
-                norm2 = float(g2[:n_words].sum())
-                if norm2 > 0.0:
-                    z += self.word_scale * float(v[:n_words].sum()) / math.sqrt(norm2)
+                words = complex(rows[:n_words].sum())
+                if words.imag > 0.0:
+                    z += self.word_scale * words.real / math.sqrt(words.imag)
             if n_chars:
-                norm2 = float(g2[n_words:].sum())
-                if norm2 > 0.0:
-                    z += float(v[n_words:].sum()) / math.sqrt(norm2)
+                chars = complex(rows[n_words:].sum())
+                if chars.imag > 0.0:
+                    z += chars.real / math.sqrt(chars.imag)
         dense = dense_features(text, spec)
         mean, scale, w = self.dense_mean, self.dense_scale, self.dense_weights
         for i, value in enumerate(dense):
