@@ -12,12 +12,6 @@ import httpx
 
 from extproc.stack.up import Stack, free_port
 
-COMPLEX = (
-    "Prove that there are infinitely many primes, then write a Python function that returns "
-    "the first n primes using a segmented sieve and analyse its complexity step by step."
-)
-SIMPLE = "Hi! How are you today?"
-
 
 def chat(prompt: str, **extra: object) -> dict[str, object]:
     return {"model": "auto", "messages": [{"role": "user", "content": prompt}], **extra}

@@ -14,7 +14,8 @@ import pytest
 
 from extproc.stack.up import Stack, StackPorts
 from tests.e2e.conftest import write_config
-from tests.e2e.feedback_util import SIMPLE, chat, wait_for
+from tests.e2e.feedback_util import chat, wait_for
+from tests.helpers import EASY_PROMPT
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +36,7 @@ class Load:
         with httpx.Client(base_url=self.stack.url, timeout=30) as client:
             while not self.stop.is_set():
                 try:
-                    r = client.post("/v1/chat/completions", json=chat(SIMPLE))
+                    r = client.post("/v1/chat/completions", json=chat(EASY_PROMPT))
                     key = (r.status_code, r.headers.get("x-route-tier", "-"))
                 except httpx.HTTPError:
                     key = (-1, "-")
@@ -104,14 +105,14 @@ def test_router_slower_than_message_timeout(tmp_path: Path) -> None:
                   log_dir=tmp_path / "logs", router_env={"PYTHONPATH": str(Path.cwd())})
     stack.start()
     try:
-        slow = httpx.post(f"{stack.url}/v1/chat/completions", json=chat(SIMPLE),
+        slow = httpx.post(f"{stack.url}/v1/chat/completions", json=chat(EASY_PROMPT),
                           headers={"x-slow": "1"}, timeout=30)
         assert slow.status_code == 200  # fail open: message_timeout, then the default route
         assert slow.headers["x-upstream-tier"] == "tier_low"
         assert "x-route-tier" not in slow.headers
         # once the blocked loop is free again, requests are routed as usual
         assert wait_for(lambda: httpx.post(f"{stack.url}/v1/chat/completions", json=chat(
-            SIMPLE), timeout=30).headers.get("x-route-tier") == "tier_low", timeout_s=10)
+            EASY_PROMPT), timeout=30).headers.get("x-route-tier") == "tier_low", timeout_s=10)
         stats = httpx.get(f"http://127.0.0.1:{stack.ports.envoy_admin}/stats?filter=ext_proc",
                           timeout=5).text
         timeouts = [int(line.rsplit(":", 1)[1]) for line in stats.splitlines()

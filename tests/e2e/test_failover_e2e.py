@@ -21,14 +21,11 @@ import httpx
 import pytest
 
 from extproc.stack.up import Stack, StackPorts
+from tests.helpers import HARD_PROMPT
 
 pytestmark = pytest.mark.e2e
 
-COMPLEX = (
-    "Prove that there are infinitely many primes, then write a Python function that returns "
-    "the first n primes using a segmented sieve and analyse its complexity step by step."
-)
-BODY = {"model": "auto", "messages": [{"role": "user", "content": COMPLEX}]}
+BODY = {"model": "auto", "messages": [{"role": "user", "content": HARD_PROMPT}]}
 
 UPSTREAM = """
 import asyncio, sys

@@ -12,15 +12,8 @@ import pytest
 
 from extproc.stack.up import Stack
 from tests.e2e.conftest import make_stack
-from tests.e2e.feedback_util import (
-    COMPLEX,
-    SIMPLE,
-    chat,
-    control,
-    metric_value,
-    metrics_text,
-    wait_for,
-)
+from tests.e2e.feedback_util import chat, control, metric_value, metrics_text, wait_for
+from tests.helpers import EASY_PROMPT, HARD_PROMPT
 
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +43,7 @@ def post(stack: Stack, prompt: str, **headers: str) -> httpx.Response:
 
 
 def test_prompts_reach_the_right_tier_with_decision_headers(fast_stack: Stack) -> None:
-    low, high = post(fast_stack, SIMPLE), post(fast_stack, COMPLEX)
+    low, high = post(fast_stack, EASY_PROMPT), post(fast_stack, HARD_PROMPT)
     assert low.headers["x-upstream-tier"] == "tier_low"
     assert (low.headers["x-route-tier"], low.headers["x-route-reason"]) == (
         "tier_low", "complexity_low")
@@ -59,12 +52,13 @@ def test_prompts_reach_the_right_tier_with_decision_headers(fast_stack: Stack) -
 
 
 def test_spoofed_routing_header_changes_nothing(fast_stack: Stack) -> None:
-    r = post(fast_stack, SIMPLE, **{"x-extproc-tier": "tier_high", "x-route-tier": "tier_high"})
+    spoofed = {"x-extproc-tier": "tier_high", "x-route-tier": "tier_high"}
+    r = post(fast_stack, EASY_PROMPT, **spoofed)
     assert r.headers["x-upstream-tier"] == "tier_low"
 
 
 def test_model_rewrite_keeps_content_length(fast_stack: Stack) -> None:
-    r = post(fast_stack, COMPLEX)
+    r = post(fast_stack, HARD_PROMPT)
     assert r.headers["x-received-model"] == "large-model"
     assert r.headers["x-received-content-length"] == r.headers["x-received-body-bytes"]
 
@@ -84,11 +78,11 @@ def test_non_llm_paths_skip_the_router(fast_stack: Stack) -> None:
 
 
 def test_slow_tier_seen_through_access_log_moves_traffic(fast_stack: Stack) -> None:
-    assert post(fast_stack, COMPLEX).headers["x-upstream-tier"] == "tier_high"
+    assert post(fast_stack, HARD_PROMPT).headers["x-upstream-tier"] == "tier_high"
     control(fast_stack, "tier_high", delay_ms=400)
     try:
-        assert post(fast_stack, COMPLEX).headers["x-upstream-tier"] == "tier_high"  # measured
-        assert wait_for(lambda: post(fast_stack, COMPLEX).headers["x-route-reason"]
+        assert post(fast_stack, HARD_PROMPT).headers["x-upstream-tier"] == "tier_high"  # measured
+        assert wait_for(lambda: post(fast_stack, HARD_PROMPT).headers["x-route-reason"]
                         == "sla_exceeded", timeout_s=10, step_s=0.2)
         text = metrics_text(fast_stack)
         assert metric_value(text, "extproc_access_log_entries_total", kind="routed") >= 3

@@ -7,7 +7,8 @@ import httpx
 import pytest
 
 from extproc.stack.up import Stack
-from tests.e2e.feedback_util import SIMPLE, chat
+from tests.e2e.feedback_util import chat
+from tests.helpers import EASY_PROMPT
 
 pytestmark = pytest.mark.e2e
 
@@ -22,7 +23,7 @@ SPOOFED = {
 
 
 def test_spoofed_headers_change_nothing(stack: Stack) -> None:
-    r = httpx.post(f"{stack.url}/v1/chat/completions", json=chat(SIMPLE), headers=SPOOFED,
+    r = httpx.post(f"{stack.url}/v1/chat/completions", json=chat(EASY_PROMPT), headers=SPOOFED,
                    timeout=30)
     assert r.status_code == 200
     assert r.headers["x-upstream-tier"] == "tier_low"
@@ -34,7 +35,7 @@ def test_spoofed_headers_change_nothing(stack: Stack) -> None:
 
 
 def test_client_guard_header_never_reaches_upstream(stack: Stack) -> None:
-    r = httpx.post(f"{stack.url}/v1/chat/completions", json=chat(SIMPLE),
+    r = httpx.post(f"{stack.url}/v1/chat/completions", json=chat(EASY_PROMPT),
                    headers={"x-extproc-guard": "pii-checked-ok"}, timeout=30)
     assert r.headers["x-received-guard"] == "none"
     passthrough = httpx.get(f"{stack.url}/v1/models", headers={"x-extproc-guard": "x"},

@@ -13,8 +13,6 @@ import pytest
 from extproc.stack.up import Stack
 from tests.e2e.conftest import make_stack
 from tests.e2e.feedback_util import (
-    COMPLEX,
-    SIMPLE,
     chat,
     control,
     metric_value,
@@ -22,6 +20,7 @@ from tests.e2e.feedback_util import (
     metrics_text,
     wait_for,
 )
+from tests.helpers import EASY_PROMPT, HARD_PROMPT
 
 pytestmark = pytest.mark.e2e
 
@@ -55,21 +54,21 @@ def sla_stack(tmp_path: Path) -> Iterator[Stack]:
 
 
 def test_slow_tier_trips_sla_then_recovers(sla_stack: Stack) -> None:
-    assert post(sla_stack, COMPLEX).headers["x-route-tier"] == "tier_high"
+    assert post(sla_stack, HARD_PROMPT).headers["x-route-tier"] == "tier_high"
     control(sla_stack, "tier_high", delay_ms=400)
-    slow = post(sla_stack, COMPLEX)
+    slow = post(sla_stack, HARD_PROMPT)
     assert slow.headers["x-route-tier"] == "tier_high"  # this one measures the slowness
-    moved = post(sla_stack, COMPLEX)
+    moved = post(sla_stack, HARD_PROMPT)
     assert moved.headers["x-upstream-tier"] == "tier_low"
     assert moved.headers["x-route-reason"] == "sla_exceeded"
     control(sla_stack, "tier_high", delay_ms=0)
     # the avoided tier's EMA relaxes toward its seed; the next request re-measures it
     assert wait_for(
-        lambda: post(sla_stack, COMPLEX).headers["x-upstream-tier"] == "tier_high",
+        lambda: post(sla_stack, HARD_PROMPT).headers["x-upstream-tier"] == "tier_high",
         timeout_s=10,
         step_s=0.3,
     )
-    assert post(sla_stack, COMPLEX).headers["x-upstream-tier"] == "tier_high"
+    assert post(sla_stack, HARD_PROMPT).headers["x-upstream-tier"] == "tier_high"
 
 
 @pytest.fixture()
@@ -88,9 +87,9 @@ def circuit_stack(tmp_path: Path) -> Iterator[Stack]:
 def test_failing_tier_opens_circuit_and_traffic_moves(circuit_stack: Stack) -> None:
     control(circuit_stack, "tier_high", fail_status=503)
     for _ in range(2):
-        r = post(circuit_stack, COMPLEX)
+        r = post(circuit_stack, HARD_PROMPT)
         assert r.status_code == 503 and r.headers["x-route-tier"] == "tier_high"
-    moved = post(circuit_stack, COMPLEX)
+    moved = post(circuit_stack, HARD_PROMPT)
     assert moved.status_code == 200
     assert moved.headers["x-upstream-tier"] == "tier_low"
     assert moved.headers["x-route-reason"] == "circuit_open"
@@ -98,13 +97,13 @@ def test_failing_tier_opens_circuit_and_traffic_moves(circuit_stack: Stack) -> N
     assert metric_value(text, "extproc_tier_outcomes_total", tier="tier_high", outcome="error") == 2
     control(circuit_stack, "tier_high", fail_status=0)
     time.sleep(1.1)  # cool-down → half-open: one probe goes through and closes the circuit
-    probe = post(circuit_stack, COMPLEX)
+    probe = post(circuit_stack, HARD_PROMPT)
     assert probe.headers["x-upstream-tier"] == "tier_high" and probe.status_code == 200
-    assert post(circuit_stack, COMPLEX).headers["x-route-reason"] == "complexity_high"
+    assert post(circuit_stack, HARD_PROMPT).headers["x-route-reason"] == "complexity_high"
 
 
 def test_sse_stream_byte_identical_and_observed(stack: Stack) -> None:
-    body = orjson.dumps(chat(SIMPLE, stream=True) | {"model": "small-model"})
+    body = orjson.dumps(chat(EASY_PROMPT, stream=True) | {"model": "small-model"})
     headers = {"content-type": "application/json"}
     direct = httpx.post(
         f"http://127.0.0.1:{stack.ports.tier_low}/v1/chat/completions",
@@ -143,9 +142,10 @@ def test_usage_and_cost_recorded_from_json_and_sse(tmp_path: Path) -> None:
         },
     }
     with make_stack(tmp_path, config) as stack:
-        assert post(stack, SIMPLE).status_code == 200  # JSON: usage from the body
+        assert post(stack, EASY_PROMPT).status_code == 200  # JSON: usage from the body
         with httpx.stream(
-            "POST", f"{stack.url}/v1/chat/completions", json=chat(SIMPLE, stream=True), timeout=30
+            "POST", f"{stack.url}/v1/chat/completions", json=chat(EASY_PROMPT, stream=True),
+            timeout=30,
         ) as r:
             events = b"".join(r.iter_bytes()).decode().split("\n\n")
         usage_events = [e for e in events if '"usage"' in e]
@@ -200,7 +200,7 @@ def test_scraped_vllm_and_dcgm_metrics_change_decisions(tmp_path: Path) -> None:
         with make_stack(tmp_path, config) as stack:
 
             def reason() -> str:
-                return post(stack, SIMPLE).headers["x-route-reason"]
+                return post(stack, EASY_PROMPT).headers["x-route-reason"]
 
             assert wait_for(lambda: reason() == "complexity_low", timeout_s=5)
             httpx.post(f"{vllm}/set", json={"kv_cache_usage": 0.97}, timeout=5)

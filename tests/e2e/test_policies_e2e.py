@@ -10,7 +10,8 @@ import pytest
 
 from extproc.stack.up import Stack
 from tests.e2e.conftest import make_stack
-from tests.e2e.feedback_util import SIMPLE, chat
+from tests.e2e.feedback_util import chat
+from tests.helpers import EASY_PROMPT
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +37,7 @@ def test_sticky_arms_through_envoy(ab_stack: Stack) -> None:
         for round_ in range(3):
             for i in range(20):
                 user = f"user-{i}"
-                r = client.post("/v1/chat/completions", json=chat(SIMPLE),
+                r = client.post("/v1/chat/completions", json=chat(EASY_PROMPT),
                                 headers={"x-user-id": user})
                 arm = r.headers["x-route-arm"]
                 expected_tier = "tier_low" if arm == "control" else "tier_high"
@@ -45,22 +46,24 @@ def test_sticky_arms_through_envoy(ab_stack: Stack) -> None:
                     arms[user] = arm
                 assert arms[user] == arm, f"{user} moved between arms"
         assert set(arms.values()) == {"control", "treatment"}
-        forced = client.post("/v1/chat/completions", json=chat(SIMPLE),
+        forced = client.post("/v1/chat/completions", json=chat(EASY_PROMPT),
                              headers={"x-canary": "1", "x-user-id": "user-1"})
         assert forced.headers["x-route-reason"] == "canary_forced"
         assert forced.headers["x-upstream-tier"] == "tier_high"
-        anonymous = client.post("/v1/chat/completions", json=chat(SIMPLE))
+        anonymous = client.post("/v1/chat/completions", json=chat(EASY_PROMPT))
         assert "x-route-arm" not in anonymous.headers
         assert anonymous.headers["x-route-reason"] == "complexity_low"
 
 
 def test_reasoning_switch_arrives_upstream(ab_stack: Stack) -> None:
     with httpx.Client(base_url=ab_stack.url, timeout=30) as client:
-        high = client.post("/v1/chat/completions", json=chat(SIMPLE), headers={"x-canary": "1"})
+        high = client.post(
+            "/v1/chat/completions", json=chat(EASY_PROMPT), headers={"x-canary": "1"}
+        )
         assert high.headers["x-upstream-tier"] == "tier_high"
         assert high.headers["x-received-chat-template-kwargs"] == '{"enable_thinking":true}'
         assert int(high.headers["x-received-content-length"]) == int(
             high.headers["x-received-body-bytes"])
-        low = client.post("/v1/chat/completions", json=chat(SIMPLE))
+        low = client.post("/v1/chat/completions", json=chat(EASY_PROMPT))
         assert low.headers["x-upstream-tier"] == "tier_low"
         assert low.headers["x-received-reasoning-effort"] == "low"  # auto: simple → off

@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from extproc.stack.up import Stack, StackPorts
-from tests.e2e.feedback_util import SIMPLE, chat, metric_value, metrics_text, wait_for
+from tests.e2e.feedback_util import chat, metric_value, metrics_text, wait_for
+from tests.helpers import EASY_PROMPT
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +30,7 @@ def test_reload_under_live_traffic(tmp_path: Path) -> None:
     def traffic() -> None:
         with httpx.Client(base_url=stack.url, timeout=30) as client:
             while not stop.is_set():
-                r = client.post("/v1/chat/completions", json=chat(SIMPLE))
+                r = client.post("/v1/chat/completions", json=chat(EASY_PROMPT))
                 seen[(r.status_code, r.headers.get("x-route-tier", "-"))] += 1
 
     workers = [threading.Thread(target=traffic) for _ in range(4)]

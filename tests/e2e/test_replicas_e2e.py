@@ -10,7 +10,8 @@ import pytest
 
 from extproc.stack.up import Stack, StackPorts, free_port
 from tests.e2e.conftest import write_config
-from tests.e2e.feedback_util import COMPLEX, chat, control, wait_for
+from tests.e2e.feedback_util import chat, control, wait_for
+from tests.helpers import HARD_PROMPT
 from tests.redis_server import redis_server_binary, running_redis
 
 pytestmark = [
@@ -38,7 +39,7 @@ def replica_config(tmp: Path, name: str, redis_url: str, failures_to_open: int) 
 
 
 def post(stack: Stack) -> httpx.Response:
-    return httpx.post(f"{stack.url}/v1/chat/completions", json=chat(COMPLEX), timeout=30)
+    return httpx.post(f"{stack.url}/v1/chat/completions", json=chat(HARD_PROMPT), timeout=30)
 
 
 def test_replicas_share_circuit_state_and_survive_redis_loss(tmp_path: Path) -> None:

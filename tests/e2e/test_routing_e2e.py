@@ -7,15 +7,10 @@ import orjson
 import pytest
 
 from extproc.stack.up import Stack
+from tests.helpers import EASY_PROMPT, HARD_PROMPT
 
 pytestmark = pytest.mark.e2e
 
-SIMPLE = "Hi! How are you today?"
-COMPLEX = (
-    "Prove that there are infinitely many prime numbers. Then write a Python function that "
-    "returns the first n primes using a segmented sieve, analyse its time and memory "
-    "complexity step by step, and explain why the bound holds for n up to 10^9."
-)
 
 
 def chat(prompt: str, **extra: object) -> dict[str, object]:
@@ -23,7 +18,7 @@ def chat(prompt: str, **extra: object) -> dict[str, object]:
 
 
 def test_simple_prompt_goes_low(client: httpx.Client) -> None:
-    r = client.post("/v1/chat/completions", json=chat(SIMPLE))
+    r = client.post("/v1/chat/completions", json=chat(EASY_PROMPT))
     assert r.status_code == 200, r.text
     assert r.headers["x-upstream-tier"] == "tier_low"
     assert r.headers["x-route-tier"] == "tier_low"
@@ -32,21 +27,21 @@ def test_simple_prompt_goes_low(client: httpx.Client) -> None:
 
 
 def test_complex_prompt_goes_high(client: httpx.Client) -> None:
-    r = client.post("/v1/chat/completions", json=chat(COMPLEX))
+    r = client.post("/v1/chat/completions", json=chat(HARD_PROMPT))
     assert r.status_code == 200, r.text
     assert r.headers["x-upstream-tier"] == "tier_high"
     assert r.headers["x-route-reason"] == "complexity_high"
 
 
 def test_legacy_completions_path_is_routed(client: httpx.Client) -> None:
-    r = client.post("/v1/completions", json={"model": "auto", "prompt": COMPLEX})
+    r = client.post("/v1/completions", json={"model": "auto", "prompt": HARD_PROMPT})
     assert r.status_code == 200, r.text
     assert r.headers["x-upstream-tier"] == "tier_high"
 
 
 def test_spoofed_routing_header_is_ignored(client: httpx.Client) -> None:
     r = client.post(
-        "/v1/chat/completions", json=chat(SIMPLE), headers={"x-extproc-tier": "tier_high"}
+        "/v1/chat/completions", json=chat(EASY_PROMPT), headers={"x-extproc-tier": "tier_high"}
     )
     assert r.headers["x-upstream-tier"] == "tier_low"
     assert r.headers["x-received-route-header"] == "tier_low"
@@ -62,18 +57,18 @@ def test_spoofed_header_on_passthrough_path_is_stripped(client: httpx.Client) ->
 
 def test_trusted_override_header_picks_tier(client: httpx.Client) -> None:
     r = client.post(
-        "/v1/chat/completions", json=chat(SIMPLE), headers={"x-route-override": "tier_high"}
+        "/v1/chat/completions", json=chat(EASY_PROMPT), headers={"x-route-override": "tier_high"}
     )
     assert r.headers["x-upstream-tier"] == "tier_high"
     assert r.headers["x-route-reason"] == "override_header"
     unknown = client.post(
-        "/v1/chat/completions", json=chat(SIMPLE), headers={"x-route-override": "nope"}
+        "/v1/chat/completions", json=chat(EASY_PROMPT), headers={"x-route-override": "nope"}
     )
     assert unknown.headers["x-upstream-tier"] == "tier_low"
 
 
 def test_model_rewrite_arrives_with_correct_content_length(client: httpx.Client) -> None:
-    body = orjson.dumps(chat(COMPLEX, temperature=0.2, metadata={"k": "v"}))
+    body = orjson.dumps(chat(HARD_PROMPT, temperature=0.2, metadata={"k": "v"}))
     r = client.post(
         "/v1/chat/completions", content=body, headers={"content-type": "application/json"}
     )
@@ -85,7 +80,7 @@ def test_model_rewrite_arrives_with_correct_content_length(client: httpx.Client)
 
 
 def test_sse_stream_arrives_intact(client: httpx.Client) -> None:
-    with client.stream("POST", "/v1/chat/completions", json=chat(SIMPLE, stream=True)) as r:
+    with client.stream("POST", "/v1/chat/completions", json=chat(EASY_PROMPT, stream=True)) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
         assert r.headers["x-route-tier"] == "tier_low"
@@ -126,7 +121,7 @@ def test_non_llm_path_passes_through(client: httpx.Client) -> None:
 
 
 def test_router_metrics_count_decisions(client: httpx.Client, stack: Stack) -> None:
-    client.post("/v1/chat/completions", json=chat(SIMPLE))
+    client.post("/v1/chat/completions", json=chat(EASY_PROMPT))
     metrics = httpx.get(f"http://127.0.0.1:{stack.ports.router_admin}/metrics").text
     assert 'extproc_decisions_total{reason="complexity_low",tier="tier_low"}' in metrics
     assert "extproc_tier_latency_ema_seconds" in metrics

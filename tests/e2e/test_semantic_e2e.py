@@ -102,7 +102,16 @@ def test_category_routes_by_meaning(semantic_stack: Stack) -> None:
 
 def test_card_number_stays_on_private_tier(semantic_stack: Stack) -> None:
     prompt = ("Prove that my card 4111 1111 1111 1111 was double charged: derive the total "
-              "from these 14 transactions step by step and explain the algorithm you use.")
+              "from these 14 transactions step by step and explain the algorithm you use. "
+              "The statement lists each transaction with a date, a merchant, an amount in "
+              "euros and a reference; two of them share the same reference and amount but are "
+              "a day apart, and a third was refunded later under a different reference. Show "
+              "how you match refunds to charges, how you treat currency conversion fees, and "
+              "which totals I should quote when I dispute the charge with my bank.")
+    from extproc.signals.complexity import DEFAULT_THRESHOLD, ComplexityScorer
+
+    # long: the rules alone would send it to tier_high, so only the guard keeps it private
+    assert ComplexityScorer().score(prompt).score >= DEFAULT_THRESHOLD
     r = httpx.post(f"{semantic_stack.url}/v1/chat/completions", json=chat(prompt), timeout=60)
     assert r.status_code == 200
     assert r.headers["x-upstream-tier"] == "tier_low"  # the private tier, never tier_high
