@@ -14,10 +14,10 @@ from extproc.decision.model import Decision, Outcome, RequestFacts
 from extproc.decision.signals import Signals
 from extproc.parse.openai import ChatRequest, parse_body
 from extproc.router import Router
+from tests.helpers import HARD_PROMPT
 
 EASY = "hi there"
-HARD = ("Prove that every continuous function on a closed interval is bounded, then write a "
-        "Python function that numerically verifies it and analyse its complexity step by step.")
+HARD = HARD_PROMPT  # long: a high complexity score under the length-fitted default
 
 
 def make_router(rules: list[dict[str, Any]], **extra: Any) -> Router:
