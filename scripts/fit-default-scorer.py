@@ -88,7 +88,7 @@ def main() -> int:
         return w
 
     def delta(w: np.ndarray, k: int) -> float:
-        name, prompts, qw, qs, v, _ = data[k]
+        _, prompts, qw, qs, v, _ = data[k]
         return apgr(v @ w, qw, qs) - apgr(length_scores(prompts), qw, qs)
 
     everything = list(range(len(data)))
