@@ -246,16 +246,17 @@ def format_table(report: RoutingReport) -> str:
     show_t = report.threshold is not None
     head = (
         f"{'group':<{width}} {'n':>6}  {'Qweak':>6} {'Qstrng':>6} | {'APGR':>5} "
-        f"{'rand':>5} {'len':>5} {'orac':>5} | PGR@{pts} (scores)"
+        f"{'rand':>5} {'len':>5} {'orac':>5} | PGR@{pts} (scores) | PGR@{pts} (len)"
         + (f" | {'share@t':>7} {'PGR@t':>5}" if show_t else "")
     )
     lines = [head, "-" * len(head)]
     for r in report.rows:
         pgr = "/".join(_f(r.pgr[s]) for s in report.points)
+        length_pgr = "/".join(_f(r.length_pgr[s]) for s in report.points)
         line = (
             f"{r.group:<{width}} {r.n:>6}  {r.q_weak_all:6.3f} {r.q_strong_all:6.3f} | "
             f"{_f(r.apgr)} {_f(r.random)} {_f(r.length)} {_f(r.oracle)} | "
-            f"{pgr:<{len(f'PGR@{pts} (scores)')}}"
+            f"{pgr:<{len(f'PGR@{pts} (scores)')}} | {length_pgr:<{len(f'PGR@{pts} (len)')}}"
         )
         if show_t:
             share = "    n/a" if r.strong_share is None else f"{r.strong_share:7.1%}"
@@ -265,7 +266,8 @@ def format_table(report: RoutingReport) -> str:
         lines.append(line.rstrip())
     lines.append(
         "APGR: area under PGR vs strong share (rand = random routing, len = longest prompts "
-        "first, orac = by q_strong - q_weak); n/a: the strong tier gains nothing there."
+        "first, orac = by q_strong - q_weak); random's PGR@s is s; n/a: the strong tier gains "
+        "nothing there."
     )
     if show_t:
         lines.append(f"share@t / PGR@t: what the rule does at its threshold {report.threshold:g}.")
