@@ -23,11 +23,15 @@ log = logging.getLogger("extproc.semantic")
 class SemanticLayer:
     """Owns the embedder and classifier; `vector()` and `classify()` for the request path."""
 
-    def __init__(self, config: RouterConfig, metrics: RouterMetrics) -> None:
+    def __init__(self, config: RouterConfig, metrics: RouterMetrics,
+                 for_rules: bool = False) -> None:
+        """`for_rules`: a rule reads the prompt's embedding (a learned model trained on one)."""
         self.config = config
         self.metrics = metrics
         classifier_cfg = config.classifier
-        self.wanted = classifier_cfg.enabled or (config.cache.enabled and config.cache.semantic)
+        self.wanted = (
+            classifier_cfg.enabled or (config.cache.enabled and config.cache.semantic) or for_rules
+        )
         self.embedder: Any = None  # BatchingEmbedder once started
         self.classifier: Any = None  # CategoryClassifier once started
         self.unavailable = ""  # why the semantic layer is off although configured

@@ -149,7 +149,10 @@ class Router:
                 max_chars=config.guard.max_chars,
                 disabled_kinds=config.guard.disabled_kinds,
             )
-        self.semantic = SemanticLayer(config, self.metrics)
+        self.semantic = SemanticLayer(config, self.metrics, for_rules=any(
+            isinstance(rule, LearnedThresholdRule) and rule.needs_vector
+            for rule in self.pipeline.rules
+        ))
         self.cache: MemoryCache | None = None
         if config.cache.enabled:  # the vector index joins once the embedder knows its dim
             self.cache = MemoryCache(config.cache.max_entries, config.cache.ttl_s)

@@ -16,7 +16,8 @@ from pathlib import Path
 from extproc.config.model import LearnedRule
 from extproc.decision.model import Verdict
 from extproc.decision.signals import Signals
-from extproc.learn.model import LearnedScorer, load_model
+from extproc.learn.embedding import embedding_name
+from extproc.learn.model import LearnedScorer, ModelFileError, load_model
 
 log = logging.getLogger("extproc.learned")
 
@@ -31,13 +32,32 @@ def _stamp(path: Path) -> _Stamp:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
+def check_embedding(model: LearnedScorer, classifier_model: str | None) -> None:
+    """A model that reads sentence embeddings must read the semantic layer's."""
+    if not model.needs_vector:
+        return
+    wanted = model.spec.embedding
+    have = embedding_name(classifier_model)
+    if wanted != have:
+        raise ModelFileError(
+            f"the model was trained on {wanted!r} embeddings but classifier.model gives "
+            f"{have!r}: set classifier.model to match, or retrain"
+        )
+
+
 class ModelHandle:
     """The model currently loaded from one file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, classifier_model: str | None = None) -> None:
         self.path = path
+        self.classifier_model = classifier_model
         self._stamp = _stamp(path)
-        self.model: LearnedScorer = load_model(path)  # ModelFileError refuses the config
+        self.model: LearnedScorer = self._load()  # ModelFileError refuses the config
+
+    def _load(self) -> LearnedScorer:
+        model = load_model(self.path)
+        check_embedding(model, self.classifier_model)
+        return model
 
     async def reload_if_changed(self) -> bool | None:
         """True: a new model is in; False: a changed file was refused; None: unchanged."""
@@ -46,7 +66,7 @@ class ModelHandle:
             return None
         self._stamp = stamp  # a bad file is tried once, not on every poll
         try:
-            model = await asyncio.to_thread(load_model, self.path)
+            model = await asyncio.to_thread(self._load)
         except Exception as exc:  # ModelFileError; any other error must not end the watcher
             log.error("learned model reload rejected; the previous model keeps routing: %s", exc)
             return False
@@ -69,12 +89,17 @@ class LearnedThresholdRule:
 
     name = "learned"
 
-    def __init__(self, cfg: LearnedRule) -> None:
-        self.handle = ModelHandle(Path(cfg.model))
+    def __init__(self, cfg: LearnedRule, classifier_model: str | None = None) -> None:
+        self.handle = ModelHandle(Path(cfg.model), classifier_model)
         self.reload_interval_s = cfg.reload_interval_s
         self._fixed = cfg.threshold
         self._high = Verdict(cfg.above, "learned_high")
         self._low = Verdict(cfg.below, "learned_low")
+
+    @property
+    def needs_vector(self) -> bool:
+        """The model reads the prompt's embedding (the router then runs its semantic layer)."""
+        return self.handle.model.needs_vector
 
     @property
     def threshold(self) -> float:
@@ -85,7 +110,7 @@ class LearnedThresholdRule:
         if chat is None:
             return None
         model = self.handle.model
-        score = model.score(chat.text)
+        score = model.score(chat.text, signals.vector)
         signals.rule_score = score
         threshold = model.threshold if self._fixed is None else self._fixed
         return self._high if score >= threshold else self._low

@@ -59,6 +59,7 @@ from extproc.decision.rules import (
 class BuildContext:
     tiers: Mapping[str, TierConfig]
     category_routes: dict[str, str]
+    classifier_model: str | None = None  # the semantic layer's embedder (learned rules)
 
     @property
     def tier_names(self) -> frozenset[str]:
@@ -70,7 +71,7 @@ Factory = Callable[[Any, BuildContext], Rule]
 RULE_FACTORIES: dict[type[BaseModel], Factory] = {
     OverrideRule: lambda cfg, ctx: OverrideTierRule(ctx.tier_names),
     ComplexityRule: lambda cfg, ctx: ComplexityThresholdRule(cfg),
-    LearnedRule: lambda cfg, ctx: LearnedThresholdRule(cfg),
+    LearnedRule: lambda cfg, ctx: LearnedThresholdRule(cfg, ctx.classifier_model),
     VramRule: lambda cfg, ctx: VramHeadroomRule(cfg),
     LatencySlaRule: lambda cfg, ctx: LatencySlaRuleImpl(cfg, ctx.tiers[cfg.tier].sla_ms),
     LoadRule: lambda cfg, ctx: SaturationRule(cfg),
@@ -87,5 +88,5 @@ RULE_FACTORIES: dict[type[BaseModel], Factory] = {
 
 def build_rules(config: RouterConfig) -> list[Rule]:
     """Config → rule objects, in chain order."""
-    ctx = BuildContext(config.tiers, dict(config.classifier.routes))
+    ctx = BuildContext(config.tiers, dict(config.classifier.routes), config.classifier.model)
     return [RULE_FACTORIES[type(cfg)](cfg, ctx) for cfg in config.routing.rules]

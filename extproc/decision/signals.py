@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from extproc.decision.model import RequestFacts
 from extproc.signals.complexity import ComplexityScore, ComplexityScorer
@@ -81,7 +81,7 @@ class Signals:
     """Per-request signal access; expensive signals are computed once, on first use."""
 
     __slots__ = ("_complexity", "_scorer", "backend", "category", "category_confidence",
-                 "facts", "rule_score")
+                 "facts", "rule_score", "vector")
 
     def __init__(
         self,
@@ -98,6 +98,7 @@ class Signals:
         self.category: str | None = None  # semantic category, set before rules run
         self.category_confidence = 0.0
         self.rule_score: float | None = None  # set by a scoring rule other than complexity
+        self.vector: Any = None  # the prompt's embedding, when the semantic layer made one
 
     def complexity(self) -> ComplexityScore | None:
         """The prompt's complexity, or None when the request carried no prompt."""

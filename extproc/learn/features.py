@@ -55,6 +55,10 @@ class FeatureSpec:
     max_chars: int = 4096  # bytes of (head + tail) text analysed
     char_window: int = 512  # bytes of (head + tail) text for character n-grams (no loss vs 1024)
     complexity: bool = False  # the rule scorer's 12 dimensions as dense features
+    # sentence embedding of the prompt (semantic extra): "" = none, "bundled" = the packaged
+    # all-MiniLM-L6-v2, else the model path; the router's semantic layer must use the same one
+    embedding: str = ""
+    embedding_dim: int = 0
 
     def __post_init__(self) -> None:
         if not 10 <= self.hash_bits <= 24:
@@ -66,18 +70,28 @@ class FeatureSpec:
             raise ValueError(f"char_ngrams must be (0, 0) or 2 <= lo <= hi <= 8, got {lo, hi}")
         if not 64 <= self.char_window <= self.max_chars <= 1 << 20:
             raise ValueError("need 64 <= char_window <= max_chars <= 1 MiB")
+        if bool(self.embedding) != (self.embedding_dim > 0) or not 0 <= self.embedding_dim <= 8192:
+            raise ValueError("embedding and embedding_dim (1..8192) go together")
 
     @property
     def dim(self) -> int:
         return 1 << self.hash_bits
 
     @property
-    def dense_names(self) -> tuple[str, ...]:
+    def text_dense_names(self) -> tuple[str, ...]:
+        """Dense features computed from the text (`dense_features`)."""
         if not self.complexity:
             return DENSE_BASE
         from extproc.signals.complexity import DIMENSIONS
 
         return DENSE_BASE + tuple(f"complexity.{d}" for d in DIMENSIONS)
+
+    @property
+    def dense_names(self) -> tuple[str, ...]:
+        """All dense features: the text ones, then the embedding's dimensions."""
+        return self.text_dense_names + tuple(
+            f"embedding.{i}" for i in range(self.embedding_dim)
+        )
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -87,7 +101,7 @@ class FeatureSpec:
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> FeatureSpec:
         known = {"hash_bits", "word_ngrams", "char_ngrams", "max_chars", "char_window",
-                 "complexity"}
+                 "complexity", "embedding", "embedding_dim"}
         unknown = set(doc) - known
         if unknown:
             raise ValueError(f"unknown feature spec keys {sorted(unknown)}")
@@ -184,7 +198,7 @@ def hash_text(text: str, spec: FeatureSpec) -> tuple[HashArray, tuple[int, int]]
 
 
 def dense_features(text: str, spec: FeatureSpec) -> list[float]:
-    """Dense features in ``spec.dense_names`` order (not standardised)."""
+    """Text dense features in ``spec.text_dense_names`` order (not standardised)."""
     n_chars = len(text)
     head = text if n_chars <= spec.max_chars else text[: spec.max_chars]
     # lines and spaces of the analysed head, scaled up to the whole text

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -42,6 +43,9 @@ WORD_SCALES: tuple[float, ...] = (0.35, 1.0)
 #: scale of a standardised dense feature (length, lines) beside a unit-norm n-gram group;
 #: there are few, so they are barely penalised and length stays usable where it matters
 DENSE_FACTOR = 3.0
+#: the whole embedding block weighs like one n-gram group: each of its d dimensions gets
+#: EMBED_FACTOR / sqrt(d)
+EMBED_FACTOR = 1.0
 MAX_KERNEL_ROWS = 20000  # n × n float64: 3.2 GB at this size
 
 
@@ -68,12 +72,23 @@ class Targets:
 class FeatureTable:
     """Each text's hashed indices and dense features, computed once and reused by every fold."""
 
-    def __init__(self, texts: Sequence[str], spec: FeatureSpec) -> None:
+    def __init__(self, texts: Sequence[str], spec: FeatureSpec,
+                 vectors: npt.NDArray[np.floating[Any]] | None = None) -> None:
+        """`vectors`: the texts' sentence embeddings, for a spec with `embedding_dim`."""
         self.spec = spec
         hashed = [hash_text(t, spec) for t in texts]
         self.indices = [h[0].astype(np.intp) for h in hashed]
         self.sizes = [h[1] for h in hashed]
-        self.dense = np.array([dense_features(t, spec) for t in texts], dtype=np.float64)
+        text_dense = np.array([dense_features(t, spec) for t in texts], dtype=np.float64)
+        text_dense = text_dense.reshape(len(texts), len(spec.text_dense_names))
+        factors = [DENSE_FACTOR] * text_dense.shape[1]
+        if spec.embedding_dim:
+            if vectors is None or vectors.shape != (len(texts), spec.embedding_dim):
+                raise ValueError(f"need one {spec.embedding_dim}-dim embedding per text")
+            text_dense = np.hstack([text_dense, vectors.astype(np.float64)])
+            factors += [EMBED_FACTOR / math.sqrt(spec.embedding_dim)] * spec.embedding_dim
+        self.dense = text_dense
+        self.factors = np.array(factors, dtype=np.float64)
         self.n = len(texts)
 
     def idf(self, rows: npt.NDArray[np.intp]) -> FloatArray:
@@ -87,7 +102,7 @@ class FeatureTable:
         block = self.dense[rows]
         mean = block.mean(axis=0)
         std = block.std(axis=0)
-        scale = np.where(std > 1e-9, std, 1.0) / DENSE_FACTOR
+        scale = np.where(std > 1e-9, std, 1.0) / self.factors
         return mean, scale
 
     def matrix(

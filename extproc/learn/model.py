@@ -70,6 +70,11 @@ class LearnedScorer:
     word_scale: float = 1.0  # weight of the word group beside the character group
     # weight + i·idf² per index: one gather fetches both, one sum adds both
     _table: npt.NDArray[np.complex64] = field(init=False, repr=False)
+    # standardisation folded into the weights: Σ x·w/scale − Σ mean·w/scale
+    _text_w: list[float] = field(init=False, repr=False)
+    _text_c: float = field(init=False, repr=False)
+    _emb_w: npt.NDArray[np.float64] = field(init=False, repr=False)
+    _emb_c: float = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         dim = self.spec.dim
@@ -84,9 +89,24 @@ class LearnedScorer:
         if not np.all(self.dense_scale > 0):
             raise ModelFileError("dense_scale must be positive")
         self._table = (self.weights + 1j * np.square(self.idf)).astype(np.complex64)
+        k = len(self.spec.text_dense_names)
+        w = self.dense_weights / self.dense_scale
+        self._text_w = [float(x) for x in w[:k]]
+        self._text_c = -float(self.dense_mean[:k] @ w[:k])
+        self._emb_w = w[k:].astype(np.float64)
+        self._emb_c = -float(self.dense_mean[k:] @ w[k:]) if w.size > k else 0.0
 
-    def score(self, text: str) -> float:
-        """Predicted quality gain of the strong tier for `text` (never raises for a str)."""
+    @property
+    def needs_vector(self) -> bool:
+        """The model reads the prompt's sentence embedding (`score(text, vector)`)."""
+        return self.spec.embedding_dim > 0
+
+    def score(self, text: str, vector: npt.NDArray[np.floating[Any]] | None = None) -> float:
+        """Predicted quality gain of the strong tier for `text` (never raises for a str).
+
+        `vector` is the prompt's sentence embedding, for models trained with one. Without it
+        (semantic layer off, over its time budget) the embedding features take their training
+        mean, so the model still scores by the text."""
         spec = self.spec
         indices, (n_words, n_chars) = hash_text(text, spec)
         z = self.bias
@@ -101,9 +121,11 @@ class LearnedScorer:
                 if chars.imag > 0.0:
                     z += chars.real / math.sqrt(chars.imag)
         dense = dense_features(text, spec)
-        mean, scale, w = self.dense_mean, self.dense_scale, self.dense_weights
-        for i, value in enumerate(dense):
-            z += (value - float(mean[i])) / float(scale[i]) * float(w[i])
+        z += self._text_c
+        for value, weight in zip(dense, self._text_w, strict=True):
+            z += value * weight
+        if vector is not None and self._emb_w.size and vector.shape == self._emb_w.shape:
+            z += float(vector @ self._emb_w) + self._emb_c
         return z
 
     # -- file I/O ------------------------------------------------------------------------

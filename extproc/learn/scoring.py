@@ -35,12 +35,25 @@ def _complexity(rule: ComplexityRule, config: RouterConfig) -> ConfigScorer:
                         lambda text: scorer.score(text).score)
 
 
-def _learned(rule: LearnedRule) -> ConfigScorer:
+def _learned(rule: LearnedRule, config: RouterConfig) -> ConfigScorer:
     from extproc.decision.learned import LearnedThresholdRule
 
-    live = LearnedThresholdRule(rule)  # ModelFileError (a ValueError) for a bad file
+    # ModelFileError (a ValueError) for a bad file or an embedder that doesn't match
+    live = LearnedThresholdRule(rule, config.classifier.model)
     model = live.handle.model
-    return ConfigScorer("learned", live.threshold, rule.above, rule.below, model.score)
+    score: Callable[[str], float] = model.score
+    if model.needs_vector:
+        from extproc.learn.embedding import embedder_for
+
+        try:
+            embedder = embedder_for(model.spec.embedding)
+        except RuntimeError as exc:  # SemanticUnavailable
+            raise ValueError(f"learned model needs embeddings: {exc}") from None
+
+        def score(text: str) -> float:
+            return model.score(text, embedder.embed([text])[0])
+
+    return ConfigScorer("learned", live.threshold, rule.above, rule.below, score)
 
 
 def scorer_for(config: RouterConfig) -> ConfigScorer:
@@ -48,7 +61,7 @@ def scorer_for(config: RouterConfig) -> ConfigScorer:
     the chain has neither."""
     for rule in config.routing.rules:
         if isinstance(rule, LearnedRule):
-            return _learned(rule)
+            return _learned(rule, config)
         if isinstance(rule, ComplexityRule):
             return _complexity(rule, config)
     return _complexity(ComplexityRule(type="complexity"), config)

@@ -4,6 +4,7 @@ print its k-fold cross-validated routing figures."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import sys
@@ -93,6 +94,12 @@ def add_train_parser(
     p.add_argument("--strong", default="tier_high", help="strong tier name in single-tier rows")
     p.add_argument("--complexity-features", action="store_true",
                    help="add the rule scorer's 12 dimensions (costs ~60 µs per 2 KB prompt)")
+    p.add_argument("--embedding-features", action="store_true",
+                   help="add the prompt's sentence embedding (semantic extra; the router's "
+                   "semantic layer must use the same model, and computes it per request)")
+    p.add_argument("--embedding-model", default="bundled", metavar="NAME",
+                   help="'bundled' (all-MiniLM-L6-v2, classifier.model unset), 'hashing', or "
+                   "a local model path: what classifier.model says (default bundled)")
     p.add_argument("--hash-bits", type=int, default=FeatureSpec().hash_bits)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_train)
@@ -125,7 +132,18 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{args.strong}: {len(rows.strong_rows)} rows)"
         )
     started = time.monotonic()
-    table = fitting.FeatureTable(rows.texts, spec)
+    vectors = None
+    if args.embedding_features:
+        from extproc.learn.embedding import embed_all, embedder_for
+
+        try:
+            embedder = embedder_for(args.embedding_model)
+        except RuntimeError as exc:  # SemanticUnavailable
+            return _fail(f"--embedding-features: {exc}")
+        vectors = embed_all(embedder, rows.texts)
+        spec = dataclasses.replace(spec, embedding=args.embedding_model,
+                                   embedding_dim=int(embedder.dim))
+    table = fitting.FeatureTable(rows.texts, spec, vectors)
     targets = fitting.Targets(
         np.asarray(rows.weak_rows, dtype=np.intp), np.asarray(rows.weak_q),
         np.asarray(rows.strong_rows, dtype=np.intp), np.asarray(rows.strong_q),

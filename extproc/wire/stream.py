@@ -340,6 +340,7 @@ class StreamHandler:
         if pre is not None:
             signals.category = pre.category
             signals.category_confidence = pre.category_confidence
+            signals.vector = pre.vector
         decision = router.pipeline.decide(signals)
         if pre is not None and pre.private_only:
             private = keep_private(router, decision)
