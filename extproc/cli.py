@@ -22,9 +22,7 @@ def _load(path: str | None) -> RouterConfig:
     try:
         return load_config(path)
     except ConfigError as exc:
-        print(f"config error in {exc.source}:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  - {problem}", file=sys.stderr)
+        print(exc.report(), file=sys.stderr)
         raise SystemExit(2) from None
 
 

@@ -24,6 +24,10 @@ class ConfigError(ValueError):
         self.source = source
         super().__init__(f"{source}: " + "; ".join(problems))
 
+    def report(self) -> str:
+        """The CLI's multi-line form: `config error in SOURCE:` then one problem a line."""
+        return "\n".join([f"config error in {self.source}:", *(f"  - {p}" for p in self.problems)])
+
 
 def interpolate_env(text: str, env: Mapping[str, str] | None = None) -> str:
     """Replace ${VAR} and ${VAR:-default}; an unset ${VAR} without default is an error."""

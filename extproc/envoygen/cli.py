@@ -84,9 +84,7 @@ def cmd_envoy_config(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        print(f"config error in {exc.source}:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  - {problem}", file=sys.stderr)
+        print(exc.report(), file=sys.stderr)
         return 2
     endpoints: dict[str, list[str]] = {}
     for tier, addresses in args.endpoint:

@@ -74,9 +74,7 @@ def _configs(paths: list[str]) -> list[tuple[str, RouterConfig]]:
         try:
             config = load_config(path)
         except ConfigError as exc:
-            print(f"config error in {exc.source}:", file=sys.stderr)
-            for problem in exc.problems:
-                print(f"  - {problem}", file=sys.stderr)
+            print(exc.report(), file=sys.stderr)
             raise SystemExit(2) from None
         stem = Path(path).stem
         stem = Path(path).name if stem in BASELINE_NAMES else stem  # "oracle.yaml" stays so
