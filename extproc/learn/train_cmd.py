@@ -11,13 +11,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy and the fitting code load only when `train` runs: the CLI starts fast
+    import numpy as np
 
-from extproc.learn.curve import format_table, length_scores, routing_curve, routing_report
-from extproc.learn.features import FeatureSpec
-from extproc.learn.outcomes import OutcomeDataError, OutcomeSet, load_outcomes
+    from extproc.learn.outcomes import OutcomeSet
 
 CURVE_POINTS = 51  # points of the stored curves (for plots and the console)
 
@@ -64,6 +63,10 @@ def training_rows(data: OutcomeSet, weak: str, strong: str) -> TrainingRows:
 
 def _curve_points(scores: np.ndarray[Any, Any], q_weak: np.ndarray[Any, Any],
                   q_strong: np.ndarray[Any, Any]) -> dict[str, list[float]] | None:
+    import numpy as np
+
+    from extproc.learn.curve import routing_curve
+
     curve = routing_curve(scores, q_weak, q_strong)
     if curve is None:
         return None
@@ -100,7 +103,8 @@ def add_train_parser(
     p.add_argument("--embedding-model", default="bundled", metavar="NAME",
                    help="'bundled' (all-MiniLM-L6-v2, classifier.model unset), 'hashing', or "
                    "a local model path: what classifier.model says (default bundled)")
-    p.add_argument("--hash-bits", type=int, default=FeatureSpec().hash_bits)
+    p.add_argument("--hash-bits", type=int, default=None,
+                   help="hashed feature space: 2^N indices (default 16)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_train)
     return p
@@ -120,9 +124,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         from extproc.learn import fit as fitting
     except ImportError as exc:
         return _fail(str(exc))
+    import numpy as np
+
+    from extproc.learn.curve import format_table, length_scores, routing_report
+    from extproc.learn.features import FeatureSpec
+    from extproc.learn.outcomes import OutcomeDataError, load_outcomes
+
     try:
         data = load_outcomes(args.data)
-        spec = FeatureSpec(hash_bits=args.hash_bits, complexity=args.complexity_features)
+        bits = FeatureSpec().hash_bits if args.hash_bits is None else args.hash_bits
+        spec = FeatureSpec(hash_bits=bits, complexity=args.complexity_features)
     except (OutcomeDataError, ValueError) as exc:
         return _fail(str(exc))
     rows = training_rows(data, args.weak, args.strong)
