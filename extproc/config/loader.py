@@ -1,4 +1,5 @@
-"""Load YAML config with ${VAR} / ${VAR:-default} interpolation and key-path errors."""
+"""Load YAML config with ${VAR} / ${VAR:-default} interpolation of values and key-path
+errors."""
 
 from __future__ import annotations
 
@@ -50,6 +51,35 @@ def interpolate_env(text: str, env: Mapping[str, str] | None = None) -> str:
     return result
 
 
+def interpolate_values(data: Any, env: Mapping[str, str] | None = None) -> Any:
+    """`interpolate_env` on every string value of parsed YAML, never on keys or comments.
+
+    Working on values, not on the file's text, means a `${X}` in a comment is just a comment,
+    and a value containing YAML syntax (`: `, `#`, quotes) stays one string. Numbers and
+    booleans that come from variables arrive as strings; the config model converts them."""
+    missing: list[str] = []
+
+    def walk(node: Any, path: str) -> Any:
+        if isinstance(node, str):
+            if "${" not in node:
+                return node
+            try:
+                return interpolate_env(node, env)
+            except ConfigError as exc:
+                missing.extend(f"{path or '<root>'}: {p}" for p in exc.problems)
+                return node
+        if isinstance(node, Mapping):
+            return {k: walk(v, f"{path}.{k}" if path else str(k)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v, f"{path}.{i}" if path else str(i)) for i, v in enumerate(node)]
+        return node
+
+    result = walk(data, "")
+    if missing:
+        raise ConfigError(missing)
+    return result
+
+
 def _format_validation_error(exc: ValidationError) -> list[str]:
     problems = []
     for err in exc.errors(include_url=False):
@@ -82,13 +112,13 @@ def load_config(path: str | Path | None, env: Mapping[str, str] | None = None) -
     except OSError as exc:
         raise ConfigError([f"cannot read file: {exc.strerror or exc}"], source) from None
     try:
-        text = interpolate_env(text, env)
-    except ConfigError as exc:
-        raise ConfigError(exc.problems, source) from None
-    try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError([f"invalid YAML: {exc}"], source) from None
+    try:
+        data = interpolate_values(data, env)
+    except ConfigError as exc:
+        raise ConfigError(exc.problems, source) from None
     return parse_config(data, source)
 
 

@@ -25,6 +25,50 @@ def test_env_interpolation_with_and_without_default() -> None:
         interpolate_env("${MISSING}", env)
 
 
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "router.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_variable_in_a_comment_is_just_a_comment(tmp_path: Path) -> None:
+    path = write(tmp_path, "# set ${UNSET_IN_COMMENT} to change the tier\n"
+                           "routing:\n  default_tier: tier_high  # or ${ALSO_UNSET}\n")
+    assert load_config(path, env={}).routing.default_tier == "tier_high"
+
+
+def test_values_with_yaml_syntax_stay_one_string(tmp_path: Path) -> None:
+    model = 'org/model: v2 # not a comment, "quoted" - [x]'
+    path = write(tmp_path, "tiers:\n  tier_low:\n    cluster: tier_low\n"
+                           "    model: ${LOW_MODEL}\n  tier_high: {cluster: tier_high}\n")
+    config = load_config(path, env={"LOW_MODEL": model})
+    assert config.tiers["tier_low"].model == model
+
+
+def test_numbers_and_booleans_from_variables(tmp_path: Path) -> None:
+    path = write(tmp_path, "server:\n  max_message_bytes: ${MAXB}\n"
+                           "routing:\n  rewrite_model: ${REWRITE:-false}\n"
+                           "  decision_budget_ms: ${BUDGET}\n")
+    config = load_config(path, env={"MAXB": "20000000", "BUDGET": "12.5"})
+    assert config.server.max_message_bytes == 20_000_000
+    assert config.routing.rewrite_model is False
+    assert config.routing.decision_budget_ms == 12.5
+
+
+def test_a_missing_variable_names_its_key_path(tmp_path: Path) -> None:
+    path = write(tmp_path, "routing:\n  rules:\n    - type: learned\n      model: ${MODEL_PATH}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert "routing.rules.0.model: environment variable MODEL_PATH is not set" in str(info.value)
+
+
+def test_keys_are_not_interpolated(tmp_path: Path) -> None:
+    path = write(tmp_path, "routing:\n  ${KEY}: tier_high\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={"KEY": "default_tier"})
+    assert "${KEY}" in str(info.value)
+
+
 def test_unknown_key_error_names_key_path() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config({"routing": {"rules": [{"type": "complexity", "treshold": 0.5}]}})
