@@ -174,3 +174,12 @@ def test_fast_mode_warnings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     path.write_text("mode: fast\ncache: {enabled: true}\n")
     assert main(["validate", str(path)]) == 0
     assert "warning: cache" in capsys.readouterr().out
+
+
+def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"extproc-router {version('extproc-router')}"
