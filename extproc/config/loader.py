@@ -13,6 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from extproc.config.model import RouterConfig
+from extproc.config.suggest import suggestion
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -85,6 +86,10 @@ def _format_validation_error(exc: ValidationError) -> list[str]:
     for err in exc.errors(include_url=False):
         message = str(err["msg"]).removeprefix("Value error, ")
         path = ".".join(str(part) for part in err["loc"])
+        if err["type"] == "extra_forbidden":
+            known = suggestion(RouterConfig, err["loc"])
+            if known is not None:
+                message += f" (did you mean {known!r}?)"
         # cross-field checks run on the whole model and name their key path themselves
         problems.append(f"{path}: {message}" if path else message)
     return problems

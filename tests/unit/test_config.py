@@ -183,3 +183,30 @@ def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert info.value.code == 0
     assert capsys.readouterr().out.strip() == f"extproc-router {version('extproc-router')}"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"servr": {}}, "servr: Extra inputs are not permitted (did you mean 'server'?)"),
+        ({"routing": {"defualt_tier": "tier_low"}}, "(did you mean 'default_tier'?)"),
+        ({"routing": {"rules": [{"type": "complexity", "treshold": 0.5}]}},
+         "routing.rules.0.complexity.treshold: Extra inputs are not permitted "
+         "(did you mean 'threshold'?)"),
+        ({"routing": {"rules": [{"type": "learned", "model": "m.npz", "abov": "tier_high"}]}},
+         "(did you mean 'above'?)"),
+        ({"tiers": {"gold": {"cluster": "gold", "sla_msec": 5}}}, "(did you mean 'sla_ms'?)"),
+    ],
+)
+def test_a_mistyped_key_gets_the_closest_known_one(data: dict[str, object],
+                                                    expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    assert expected in str(info.value)
+
+
+def test_no_suggestion_when_nothing_is_close() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"routing": {"zzzzzz": 1}})
+    assert "Extra inputs are not permitted" in str(info.value)
+    assert "did you mean" not in str(info.value)
