@@ -35,7 +35,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         updates["listen"] = args.listen
     if args.admin_listen:
         updates["admin_listen"] = args.admin_listen
-    config = with_server_overrides(_load(args.config), updates)
+    try:
+        config = with_server_overrides(_load(args.config), updates)
+    except ConfigError as exc:
+        print(exc.report(), file=sys.stderr)
+        return 2
     setup_logging(args.log_level or config.logging.level)
     run(config, config_path=args.config, server_overrides=updates)
     return 0
@@ -101,11 +105,23 @@ def cmd_demo_upstreams(args: argparse.Namespace) -> int:
     return 0
 
 
+def _assignment(item: str) -> tuple[str, str]:
+    """argparse type for VAR=VALUE."""
+    name, sep, value = item.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"want VAR=VALUE, got {item!r}")
+    return name, value
+
+
 def cmd_render_envoy(args: argparse.Namespace) -> int:
+    from extproc.config import ConfigError
     from extproc.stack.envoy import render_envoy
 
-    values = dict(item.split("=", 1) for item in args.set)
-    sys.stdout.write(render_envoy(args.template, values))
+    try:
+        sys.stdout.write(render_envoy(args.template, dict(args.set)))
+    except (FileNotFoundError, ConfigError) as exc:
+        print(f"render-envoy: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -212,7 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     render = sub.add_parser("render-envoy", help="print an Envoy config with placeholders filled")
     render.add_argument("--template", default="two-tier.yaml")
-    render.add_argument("--set", action="append", default=[], metavar="VAR=VALUE")
+    render.add_argument("--set", action="append", default=[], metavar="VAR=VALUE",
+                        type=_assignment)
     render.set_defaults(func=cmd_render_envoy)
 
     score = sub.add_parser(
