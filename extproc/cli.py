@@ -35,13 +35,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         updates["listen"] = args.listen
     if args.admin_listen:
         updates["admin_listen"] = args.admin_listen
+    if args.insecure_control:
+        updates["control_auth"] = "none"
     try:
         config = with_server_overrides(_load(args.config), updates)
     except ConfigError as exc:
         print(exc.report(), file=sys.stderr)
         return 2
     setup_logging(args.log_level or config.logging.level)
-    run(config, config_path=args.config, server_overrides=updates)
+    from extproc.wire.control_auth import ControlAuthError
+
+    try:
+        run(config, config_path=args.config, server_overrides=updates)
+    except ControlAuthError as exc:
+        print(f"serve: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -194,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--listen", help="override server.listen (HOST:PORT)")
     serve.add_argument("--admin-listen", help="override server.admin_listen (HOST:PORT)")
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--insecure-control", action="store_true",
+                       help="control API without a token (the local demo stack only)")
     serve.set_defaults(func=cmd_serve)
 
     validate = sub.add_parser("validate", help="check a config; non-zero exit on error")

@@ -82,6 +82,15 @@ class ServerConfig(_Strict):
         "uvloop",
         description="Event loop implementation; uvloop is faster, asyncio is the fallback.",
     )
+    control_auth: Literal["token", "none"] = Field(
+        "token",
+        description="Control API (feedback, explain, state): 'token' needs 'authorization: "
+        "Bearer <token>' (closed while no token is set); 'none' is for the local demo stack.",
+    )
+    control_token_file: str | None = Field(
+        None, description="File holding the control token (e.g. a mounted Secret); else the "
+        "EXTPROC_CONTROL_TOKEN environment variable. At least 16 characters.",
+    )
 
     _addresses = field_validator("listen", "admin_listen")(_check_listen)
 

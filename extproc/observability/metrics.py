@@ -218,6 +218,10 @@ class RouterMetrics:
         self.reloads = Counter(
             "extproc_config_reloads", "Config reloads by result", ["result"], registry=r
         )
+        self.control_denied = Counter(
+            "extproc_control_denied", "Control API calls refused for want of the token",
+            ["method"], registry=r,
+        )
         self.model_reloads = Counter(
             "extproc_learned_model_reloads",
             "Learned-model file reloads by result (applied, rejected: the old model stays)",

@@ -154,6 +154,7 @@ class Stack:
             f"127.0.0.1:{p.router}",
             "--admin-listen",
             f"127.0.0.1:{p.router_admin}",
+            "--insecure-control",  # the local demo stack: loopback only, no token
         ]
         if self.router_config:
             argv += ["--config", self.router_config]

@@ -1,10 +1,12 @@
-"""The router's own gRPC control API (protos/extproc/api/v1/control.proto)."""
+"""The router's own gRPC control API (protos/extproc/api/v1/control.proto); every call
+needs the control token (`control_auth.py`)."""
 
 from __future__ import annotations
 
 import logging
 import math
 from collections.abc import Callable
+from typing import Any
 
 import grpc
 
@@ -13,6 +15,7 @@ from extproc.decision.model import Decision, RequestFacts
 from extproc.decision.signals import Signals
 from extproc.parse.openai import BadRequest, parse_body
 from extproc.router import Router
+from extproc.wire.control_auth import ControlAuth
 
 log = logging.getLogger("extproc.control")
 
@@ -109,10 +112,20 @@ def state(router: Router) -> control_pb2.StateReply:
 class ControlService(control_pb2_grpc.RouterControlServicer):  # type: ignore[misc]
     """Serves the control API against whichever Router is current (hot reload swaps it)."""
 
-    def __init__(self, current_router: Callable[[], Router]) -> None:
+    def __init__(self, current_router: Callable[[], Router], auth: ControlAuth) -> None:
         self._router = current_router
+        self._auth = auth
+
+    async def _check(self, context: Any, method: str) -> None:
+        """Abort the call (UNAUTHENTICATED) unless it carries the control token."""
+        if self._auth.allows(context.invocation_metadata()):
+            return
+        self._router().metrics.control_denied.labels(method).inc()
+        log.warning("control API: %s refused (%s)", method, self._auth.refusal())
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, self._auth.refusal())
 
     async def ReportFeedback(self, request, context):  # type: ignore[no-untyped-def]
+        await self._check(context, "ReportFeedback")
         router = self._router()
         reply = report_feedback(router, request.request_id, request.score)
         router.metrics.feedback.labels(reply.reason).inc()
@@ -122,6 +135,7 @@ class ControlService(control_pb2_grpc.RouterControlServicer):  # type: ignore[mi
         return reply
 
     async def Explain(self, request, context):  # type: ignore[no-untyped-def]
+        await self._check(context, "Explain")
         try:
             return explain(self._router(), request.path, request.body, dict(request.headers))
         except Exception as exc:
@@ -129,4 +143,5 @@ class ControlService(control_pb2_grpc.RouterControlServicer):  # type: ignore[mi
             await context.abort(grpc.StatusCode.INTERNAL, f"explain failed: {exc!r}")
 
     async def GetState(self, request, context):  # type: ignore[no-untyped-def]
+        await self._check(context, "GetState")
         return state(self._router())

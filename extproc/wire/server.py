@@ -16,6 +16,7 @@ from extproc.api.v1 import control_pb2_grpc
 from extproc.router import Router
 from extproc.wire.access_log import AccessLogReceiver
 from extproc.wire.control import ControlService
+from extproc.wire.control_auth import ControlAuth
 from extproc.wire.stream import StreamHandler
 
 log = logging.getLogger("extproc.server")
@@ -85,8 +86,9 @@ class RouterServer:
         external_processor_pb2_grpc.add_ExternalProcessorServicer_to_server(
             self.processor, self.server
         )
+        self.control_auth = ControlAuth.from_config(cfg)  # ControlAuthError: bad token setup
         control_pb2_grpc.add_RouterControlServicer_to_server(  # type: ignore[no-untyped-call]
-            ControlService(lambda: self.processor.router), self.server
+            ControlService(lambda: self.processor.router, self.control_auth), self.server
         )
         self.access_log = AccessLogReceiver(lambda: self.processor.router)
         als_pb2_grpc.add_AccessLogServiceServicer_to_server(self.access_log, self.server)

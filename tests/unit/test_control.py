@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import grpc
 import orjson
@@ -18,11 +19,29 @@ from tests.helpers import request_body, request_headers, response_headers
 HARD = "Prove that sqrt(2) is irrational and derive the general case for any prime p."
 
 
+TOKEN = "t0ken-for-the-control-tests"
+AUTH = (("authorization", f"Bearer {TOKEN}"),)
+
+
+class _Auth(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    """Adds the control token to every call, as an operator's client would."""
+
+    async def intercept_unary_unary(self, continuation, details, request):  # type: ignore[no-untyped-def]
+        details = details._replace(metadata=(*(details.metadata or ()), *AUTH))
+        return await continuation(details, request)
+
+
+def authed_channel(port: int) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(f"127.0.0.1:{port}", interceptors=[_Auth()])
+
+
 @pytest.fixture()
-async def server() -> AsyncIterator[RouterServer]:
+async def server(tmp_path: Path) -> AsyncIterator[RouterServer]:
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
     config = parse_config(
         {
-            "server": {"listen": "127.0.0.1:0"},
+            "server": {"listen": "127.0.0.1:0", "control_token_file": str(token_file)},
             "routing": {
                 "rules": [
                     {
@@ -49,7 +68,7 @@ def body(text: str) -> bytes:
 
 
 async def test_explain_traces_rules_without_recording(server: RouterServer) -> None:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+    async with authed_channel(server.port) as channel:
         stub = control_pb2_grpc.RouterControlStub(channel)
         reply = await stub.Explain(
             control_pb2.ExplainRequest(body=body(HARD), headers={"x-user-id": "alice"})
@@ -77,7 +96,7 @@ async def test_feedback_updates_the_bandit_arm(server: RouterServer) -> None:
     bandit = router.learners["bandit"]
     pulls_after_outcome = bandit.state()[decision.arm]["pulls"]
     assert pulls_after_outcome == 1  # the observed outcome already rewarded the arm
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+    async with authed_channel(server.port) as channel:
         stub = control_pb2_grpc.RouterControlStub(channel)
         ok = await stub.ReportFeedback(control_pb2.FeedbackRequest(request_id="req-42", score=0.9))
         assert ok.accepted and ok.rule == "bandit" and ok.arm == decision.arm
@@ -93,3 +112,74 @@ async def test_feedback_updates_the_bandit_arm(server: RouterServer) -> None:
         assert state.bandits[0].rule == "bandit"
         assert sum(a.pulls for a in state.bandits[0].arms) == 2
         assert state.config_version == router.version
+
+
+async def test_calls_without_the_token_are_refused_and_change_nothing(
+    server: RouterServer,
+) -> None:
+    router = server.router
+    handler = StreamHandler(router)
+    handler.handle(request_headers(extra={"x-request-id": "req-7"}))
+    handler.handle(request_body(body("hello")))
+    handler.handle(response_headers(200))
+    handler.close()
+    bandit = router.learners["bandit"]
+    before = bandit.state()
+    feedback = control_pb2.FeedbackRequest(request_id="req-7", score=1.0)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        stub = control_pb2_grpc.RouterControlStub(channel)
+        for metadata in ((), (("authorization", "Bearer wrong-token-of-some-length"),),
+                         (("authorization", TOKEN),)):
+            for call in (stub.ReportFeedback(feedback, metadata=metadata),
+                         stub.GetState(control_pb2.GetStateRequest(), metadata=metadata),
+                         stub.Explain(control_pb2.ExplainRequest(body=body("hi")),
+                                      metadata=metadata)):
+                with pytest.raises(grpc.aio.AioRpcError) as info:
+                    await call
+                assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        ok = await stub.ReportFeedback(feedback, metadata=AUTH)
+        assert ok.accepted
+    assert before != bandit.state()  # only the authorised call counted
+    denied = {s.labels["method"]: s.value for s in router.metrics.control_denied.collect()[0]
+              .samples if s.name.endswith("_total")}
+    assert denied == {"ReportFeedback": 3.0, "GetState": 3.0, "Explain": 3.0}
+
+
+async def test_without_a_token_the_control_api_is_closed() -> None:
+    server = RouterServer(Router(parse_config({"server": {"listen": "127.0.0.1:0"}})))
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = control_pb2_grpc.RouterControlStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await stub.GetState(control_pb2.GetStateRequest(),
+                                    metadata=(("authorization", "Bearer anything-at-all-x"),))
+            assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert "control API is closed" in (info.value.details() or "")
+    finally:
+        await server.stop(0)
+
+
+async def test_a_bad_token_setup_is_refused_at_start(tmp_path: Path) -> None:
+    from extproc.wire.control_auth import ControlAuthError
+
+    missing = parse_config({"server": {"control_token_file": str(tmp_path / "none")}})
+    with pytest.raises(ControlAuthError, match="cannot read"):
+        RouterServer(Router(missing))
+    short = tmp_path / "short"
+    short.write_text("abc")
+    with pytest.raises(ControlAuthError, match="at least 16"):
+        RouterServer(Router(parse_config({"server": {"control_token_file": str(short)}})))
+
+
+async def test_insecure_control_is_open(tmp_path: Path) -> None:
+    config = parse_config({"server": {"listen": "127.0.0.1:0", "control_auth": "none"}})
+    server = RouterServer(Router(config))
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = control_pb2_grpc.RouterControlStub(channel)
+            state = await stub.GetState(control_pb2.GetStateRequest())
+            assert {t.tier for t in state.tiers} == {"tier_low", "tier_high"}
+    finally:
+        await server.stop(0)

@@ -291,7 +291,8 @@ def test_bad_requests_are_not_captured(tmp_path: Path) -> None:
 
 async def test_feedback_scores_are_captured_for_the_join(tmp_path: Path) -> None:
     path = tmp_path / "cap.jsonl"
-    config = parse_config(capture_config(path, server={"listen": "127.0.0.1:0"}))
+    config = parse_config(capture_config(path, server={"listen": "127.0.0.1:0",
+                                                       "control_auth": "none"}))
     server = RouterServer(Router(config))
     await server.start()
     try:
