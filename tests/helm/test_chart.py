@@ -137,12 +137,19 @@ def test_router_container(render: RenderFn, values: Path | None) -> None:
     assert router["command"] == [
         "extproc-router", "serve", "--config", "/etc/extproc/router.yaml"
     ]
-    assert config["server"]["listen"].startswith("0.0.0.0:")
-    assert config["server"]["admin_listen"].startswith("0.0.0.0:")
+    sidecar = values_of(values).get("mode", "sidecar") == "sidecar"
+    # sidecar: only Envoy in the same pod reaches the gRPC port; standalone: the network does
+    assert config["server"]["listen"].startswith("127.0.0.1:" if sidecar else "0.0.0.0:")
+    assert config["server"]["admin_listen"].startswith("0.0.0.0:")  # probes and Prometheus
     grpc, admin = port_of(config["server"]["listen"]), port_of(config["server"]["admin_listen"])
     assert ports(router) == {"grpc": grpc, "metrics": admin}
-    # gRPC health service on the gRPC port; /healthz and /readyz on the admin port.
-    assert router["startupProbe"]["grpc"]["port"] == grpc
+    # startup: the gRPC health service (standalone) or /readyz, since kubelet can't reach a
+    # loopback port (sidecar); /healthz and /readyz on the admin port.
+    if sidecar:
+        assert "grpc" not in router["startupProbe"]
+        assert router["startupProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    else:
+        assert router["startupProbe"]["grpc"]["port"] == grpc
     assert router["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     assert router["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     mounts = {m["mountPath"] for m in router["volumeMounts"]}
@@ -296,6 +303,33 @@ def test_router_config_tiers_follow_values(render: RenderFn, values: Path | None
         for key in ("model", "prices", "sla_ms", "fallback", "metrics_urls"):
             if key in tier:
                 assert rendered[key] == tier[key]
+
+
+# --- control API token ---------------------------------------------------------------------
+
+
+def test_control_api_closed_without_a_token_secret(render: RenderFn) -> None:
+    rendered = render(None)
+    assert "control_token_file" not in rendered.router_config()["server"]
+    assert "control_auth" not in rendered.router_config()["server"]  # the default: token
+    _, router = rendered.container("router")
+    assert all(m["name"] != "control-token" for m in router["volumeMounts"])
+
+
+@pytest.mark.parametrize("mode", ["sidecar", "standalone"])
+def test_control_token_secret_is_mounted_and_configured(render: RenderFn, mode: str) -> None:
+    rendered = render(None, f"mode={mode}", "router.controlToken.existingSecret=router-control",
+                      "router.controlToken.key=bearer")
+    server = rendered.router_config()["server"]
+    assert server["control_token_file"] == "/var/run/secrets/extproc-control/bearer"
+    deployment, router = rendered.container("router")
+    mount = next(m for m in router["volumeMounts"] if m["name"] == "control-token")
+    assert mount == {"name": "control-token", "mountPath": "/var/run/secrets/extproc-control",
+                     "readOnly": True}
+    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    volume = next(v for v in volumes if v["name"] == "control-token")
+    assert volume["secret"] == {"secretName": "router-control",
+                                "items": [{"key": "bearer", "path": "bearer"}]}
 
 
 # --- modes ---------------------------------------------------------------------------------

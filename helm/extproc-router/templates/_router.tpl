@@ -28,7 +28,11 @@ in their order (the router's fallback order).
 {{- if not (kindIs "map" (get $cfg "server")) }}
 {{- $_ := set $cfg "server" dict }}
 {{- end }}
-{{- $_ := set $cfg.server "listen" (printf "0.0.0.0:%d" (int $v.router.grpcPort)) }}
+{{- $grpcHost := ternary "127.0.0.1" "0.0.0.0" (eq $v.mode "sidecar") }}
+{{- $_ := set $cfg.server "listen" (printf "%s:%d" $grpcHost (int $v.router.grpcPort)) }}
+{{- with $v.router.controlToken }}{{- if .existingSecret }}
+{{- $_ := set $cfg.server "control_token_file" (printf "/var/run/secrets/extproc-control/%s" .key) }}
+{{- end }}{{- end }}
 {{- $_ := set $cfg.server "admin_listen" (printf "0.0.0.0:%d" (int $v.router.adminPort)) }}
 {{- $known := dict -}}
 # router.yaml rendered by the extproc-router Helm chart (check: extproc-router validate FILE)
@@ -60,7 +64,12 @@ tiers:
 {{- $r := $v.router }}
 {{- $startup := deepCopy ($r.startupProbe | default dict) }}
 {{- if hasKey $startup "grpc" }}
+{{- if eq $v.mode "sidecar" }}
+{{- $_ := unset $startup "grpc" }}
+{{- $_ := set $startup "httpGet" (dict "path" "/readyz" "port" "metrics") }}
+{{- else }}
 {{- $_ := set $startup "grpc" (dict "port" (int $r.grpcPort)) }}
+{{- end }}
 {{- end -}}
 - name: router
   image: {{ include "extproc-router.image" (dict "ctx" . "image" $r.image) | quote }}
@@ -115,6 +124,11 @@ tiers:
       readOnly: true
     - name: router-tmp
       mountPath: /tmp
+    {{- if $r.controlToken.existingSecret }}
+    - name: control-token
+      mountPath: /var/run/secrets/extproc-control
+      readOnly: true
+    {{- end }}
 {{- end }}
 
 {{- define "extproc-router.routerVolumes" -}}
@@ -124,4 +138,12 @@ tiers:
 - name: router-tmp
   emptyDir:
     sizeLimit: 64Mi
+{{- with .Values.router.controlToken }}{{- if .existingSecret }}
+- name: control-token
+  secret:
+    secretName: {{ .existingSecret }}
+    items:
+      - key: {{ .key }}
+        path: {{ .key }}
+{{- end }}{{- end }}
 {{- end }}
