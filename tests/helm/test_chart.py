@@ -308,6 +308,11 @@ def test_router_config_tiers_follow_values(render: RenderFn, values: Path | None
 # --- control API token ---------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("mode", ["sidecar", "standalone"])
+def test_network_policy_is_on_by_default(render: RenderFn, mode: str) -> None:
+    assert render(None, f"mode={mode}").of_kind("NetworkPolicy")
+
+
 def test_control_api_closed_without_a_token_secret(render: RenderFn) -> None:
     rendered = render(None)
     assert "control_token_file" not in rendered.router_config()["server"]
@@ -401,7 +406,8 @@ def test_invalid_settings_fail_the_render(render_error: Callable[[list[str]], st
 @pytest.mark.parametrize("mode", ["sidecar", "standalone"])
 def test_toggles_off_render_nothing_extra(render: RenderFn, mode: str) -> None:
     rendered = render(
-        None, f"mode={mode}", "podDisruptionBudget.enabled=false", "dashboard.enabled=false"
+        None, f"mode={mode}", "podDisruptionBudget.enabled=false", "dashboard.enabled=false",
+        "networkPolicy.enabled=false",
     )
     for kind in ("HorizontalPodAutoscaler", "PodDisruptionBudget", "ServiceMonitor",
                  "NetworkPolicy"):
