@@ -16,6 +16,7 @@ from extproc.learn.collect import add_collect_parser
 from extproc.learn.eval_cmd import add_eval_parser
 from extproc.learn.train_cmd import add_train_parser
 from extproc.replay.cli import add_replay_parser
+from extproc.wire.control_client import add_control_parsers
 
 
 def _load(path: str | None) -> RouterConfig:
@@ -263,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_collect_parser(sub)
     add_eval_parser(sub)
     add_train_parser(sub)
+    add_control_parsers(sub)
     add_envoy_config_parser(sub)
 
     reference = sub.add_parser("config-reference", help="print the Markdown config reference")

@@ -55,9 +55,10 @@ def explain(
                 trace.decided, trace.tier, trace.reason = True, verdict.tier, verdict.reason
         decision = router.pipeline.decide(signals)
     _fill(reply, decision)
+    score = signals.computed_score  # the deciding rule's score (learned or complexity)
     complexity = signals.complexity()
     if complexity is not None:
-        reply.score = complexity.score
+        reply.score = complexity.score if score is None else score
         reply.dimensions.update(complexity.dimensions)
     return reply
 
