@@ -398,6 +398,13 @@ def test_invalid_settings_fail_the_render(render_error: Callable[[list[str]], st
          "envoy.weightedSplit.tier_low.clusters[0].weight=1"]
     )
     assert "ports must differ" in render_error(["envoy.healthPort=50051"])
+    # a tier without endpoints: a readable message, not a nil-pointer template panic
+    for mode in ("sidecar", "standalone"):
+        message = render_error([f"mode={mode}", "tiers[0].name=tier_low",
+                                "tiers[0].model=small", "tiers[1].name=tier_high",
+                                "tiers[1].endpoints[0]=big.svc:8000"])
+        assert "tiers[tier_low].endpoints: Envoy needs at least one HOST:PORT" in message
+        assert "nil pointer" not in message
 
 
 # --- toggles -------------------------------------------------------------------------------

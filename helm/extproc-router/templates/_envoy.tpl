@@ -36,6 +36,7 @@ retry_policy:
 {{- end }}
 
 {{- define "extproc-router.envoyConfig" -}}
+{{- include "extproc-router.validate" . }}
 {{- $v := .Values }}
 {{- $e := $v.envoy }}
 {{- $cfg := include "extproc-router.routerConfig" . | fromYaml }}
