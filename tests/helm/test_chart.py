@@ -305,6 +305,45 @@ def test_router_config_tiers_follow_values(render: RenderFn, values: Path | None
                 assert rendered[key] == tier[key]
 
 
+# --- images and extra volumes ---------------------------------------------------------------
+
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize("mode", ["sidecar", "standalone"])
+def test_image_registry_and_digest(render: RenderFn, mode: str) -> None:
+    rendered = render(None, f"mode={mode}", "router.image.registry=reg.example.com/",
+                      f"router.image.digest={DIGEST}", "envoy.image.registry=mirror.local")
+    _, router = rendered.container("router")
+    _, envoy = rendered.container("envoy")
+    assert router["image"] == f"reg.example.com/extproc-router@{DIGEST}"  # digest wins over tag
+    assert envoy["image"] == "mirror.local/envoyproxy/envoy:v1.40.0"
+
+
+def test_a_malformed_digest_is_refused(render_error: Callable[[list[str]], str]) -> None:
+    assert "digest" in render_error(["router.image.digest=latest"])
+
+
+@pytest.mark.parametrize("mode", ["sidecar", "standalone"])
+def test_extra_volumes_and_mounts(render: RenderFn, mode: str) -> None:
+    rendered = render(
+        None, f"mode={mode}",
+        "router.extraVolumes[0].name=models", "router.extraVolumes[0].configMap.name=models",
+        "router.extraVolumeMounts[0].name=models", "router.extraVolumeMounts[0].mountPath=/models",
+        "envoy.extraVolumes[0].name=certs", "envoy.extraVolumes[0].secret.secretName=certs",
+        "envoy.extraVolumeMounts[0].name=certs", "envoy.extraVolumeMounts[0].mountPath=/certs",
+    )
+    router_dep, router = rendered.container("router")
+    envoy_dep, envoy = rendered.container("envoy")
+    assert {"name": "models", "mountPath": "/models"} in router["volumeMounts"]
+    assert {"name": "certs", "mountPath": "/certs"} in envoy["volumeMounts"]
+    router_volumes = {v["name"]: v for v in router_dep["spec"]["template"]["spec"]["volumes"]}
+    envoy_volumes = {v["name"]: v for v in envoy_dep["spec"]["template"]["spec"]["volumes"]}
+    assert router_volumes["models"]["configMap"] == {"name": "models"}
+    assert envoy_volumes["certs"]["secret"] == {"secretName": "certs"}
+
+
 # --- control API token ---------------------------------------------------------------------
 
 

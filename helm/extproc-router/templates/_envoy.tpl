@@ -280,6 +280,9 @@ static_resources:
       readOnly: true
     - name: envoy-tmp
       mountPath: /tmp
+    {{- with $e.extraVolumeMounts }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
 {{- end }}
 
 {{- define "extproc-router.envoyVolumes" -}}
@@ -289,4 +292,7 @@ static_resources:
 - name: envoy-tmp
   emptyDir:
     sizeLimit: 64Mi
+{{- with .Values.envoy.extraVolumes }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}

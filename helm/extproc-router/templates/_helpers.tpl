@@ -102,7 +102,13 @@ in both modes. */}}
 {{- end }}
 
 {{- define "extproc-router.image" -}}
-{{- printf "%s:%s" .image.repository (toString (default .ctx.Chart.AppVersion .image.tag)) }}
+{{- $repository := .image.repository }}
+{{- with .image.registry }}{{ $repository = printf "%s/%s" (trimSuffix "/" .) $repository }}{{ end }}
+{{- if .image.digest }}
+{{- printf "%s@%s" $repository .image.digest }}
+{{- else }}
+{{- printf "%s:%s" $repository (toString (default .ctx.Chart.AppVersion .image.tag)) }}
+{{- end }}
 {{- end }}
 
 {{/* Deep merge of map .src into map .dst, in place; .src wins, also for false/0/"" (unlike

@@ -129,6 +129,9 @@ tiers:
       mountPath: /var/run/secrets/extproc-control
       readOnly: true
     {{- end }}
+    {{- with $r.extraVolumeMounts }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
 {{- end }}
 
 {{- define "extproc-router.routerVolumes" -}}
@@ -146,4 +149,7 @@ tiers:
       - key: {{ .key }}
         path: {{ .key }}
 {{- end }}{{- end }}
+{{- with .Values.router.extraVolumes }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
