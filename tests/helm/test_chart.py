@@ -344,6 +344,51 @@ def test_extra_volumes_and_mounts(render: RenderFn, mode: str) -> None:
     assert envoy_volumes["certs"]["secret"] == {"secretName": "certs"}
 
 
+# --- alerts ----------------------------------------------------------------------------------
+
+
+def exported_metric_names() -> set[str]:
+    """Sample names the router exposes (histograms with _bucket/_sum/_count)."""
+    import re as _re
+
+    from prometheus_client import generate_latest
+
+    from extproc.config import parse_config
+    from extproc.router import Router
+
+    text = generate_latest(Router(parse_config({})).metrics.registry).decode()
+    names = set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            names.add(name)
+            if kind == "histogram":
+                names.update({f"{name}_bucket", f"{name}_sum", f"{name}_count"})
+            if kind == "counter":
+                names.add(name if name.endswith("_total") else f"{name}_total")
+        elif line and not line.startswith("#"):
+            names.add(_re.split(r"[{ ]", line, maxsplit=1)[0])
+    return names
+
+
+def test_prometheus_rule_alerts_on_metrics_the_router_exports(render: RenderFn) -> None:
+    import re as _re
+
+    assert not render(None).of_kind("PrometheusRule")
+    rendered = render(None, "metrics.prometheusRule.enabled=true")
+    (rule,) = rendered.of_kind("PrometheusRule")
+    alerts = {r["alert"]: r for r in rule["spec"]["groups"][0]["rules"]}
+    assert set(alerts) == {"ExtprocRouterDown", "ExtprocRouterFailOpenHigh",
+                           "ExtprocRouterCircuitOpen", "ExtprocRouterDecisionSlow"}
+    assert alerts["ExtprocRouterFailOpenHigh"]["expr"].rstrip().endswith("> 0.05")
+    exported = exported_metric_names()
+    used = {m for r in alerts.values() for m in _re.findall(r"extproc_[a-z_]+", r["expr"])}
+    assert used and used <= exported, sorted(used - exported)
+    metrics_service = f"{FULLNAME}-metrics"
+    assert metrics_service in rendered.names("Service")
+    assert all(f'service="{metrics_service}"' in r["expr"] for r in alerts.values())
+
+
 # --- control API token ---------------------------------------------------------------------
 
 
