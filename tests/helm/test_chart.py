@@ -344,6 +344,25 @@ def test_extra_volumes_and_mounts(render: RenderFn, mode: str) -> None:
     assert envoy_volumes["certs"]["secret"] == {"secretName": "certs"}
 
 
+# --- helm test hook ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["sidecar", "standalone"])
+def test_helm_test_hook_sends_one_request_through_envoy(render: RenderFn, mode: str) -> None:
+    rendered = render(None, f"mode={mode}")
+    (pod,) = [p for p in rendered.of_kind("Pod")
+              if p["metadata"].get("annotations", {}).get("helm.sh/hook") == "test"]
+    (container,) = pod["spec"]["containers"]
+    script = container["command"][-1]
+    service = next(s for s in rendered.of_kind("Service")
+                   if s["metadata"]["name"] == FULLNAME)
+    port = service["spec"]["ports"][0]["port"]
+    assert f"http://{FULLNAME}.{NAMESPACE}.svc.cluster.local:{port}/v1/chat/completions" in script
+    assert "--fail" in script and "x-route-tier" in script
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert not render(None, f"mode={mode}", "helmTest.enabled=false").of_kind("Pod")
+
+
 # --- alerts ----------------------------------------------------------------------------------
 
 
