@@ -344,6 +344,33 @@ def test_extra_volumes_and_mounts(render: RenderFn, mode: str) -> None:
     assert envoy_volumes["certs"]["secret"] == {"secretName": "certs"}
 
 
+# --- the router config's schema ------------------------------------------------------------
+
+
+def test_chart_schema_embeds_the_routers_config_schema() -> None:
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("gen_chart_schema",
+                                                  root / "scripts" / "gen-chart-schema.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    current = json.loads(module.CHART_SCHEMA.read_text(encoding="utf-8"))
+    assert current == module.embedded(current), (
+        "values.schema.json is stale: run scripts/gen-chart-schema.py")
+
+
+def test_a_router_config_typo_is_refused_at_install(
+    render_error: Callable[[list[str]], str],
+) -> None:
+    message = render_error(["router.config.routing.rules[0].type=complexity",
+                            "router.config.routing.rules[0].treshold=0.4"])
+    assert "additional properties 'treshold' not allowed" in message
+    message = render_error(["router.config.request.on_bad_request=explode"])
+    assert "/router/config/request/on_bad_request" in message
+
+
 # --- helm test hook ------------------------------------------------------------------------
 
 
